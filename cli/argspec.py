@@ -1,0 +1,707 @@
+"""The command table of ``berth`` and its fast argv parser.
+
+Theory of operation:
+    ``SPECS`` is the single description of every command: its positional
+    arguments, its options (docker's names), their kinds and help.  Two
+    parsers read it:
+
+    * ``cli.app`` builds the cyclopts application from it (help pages, error
+      messages, every unusual spelling);
+    * ``parse_argv`` here, a small pflag-like parser, handles the common
+      spellings without importing cyclopts, which costs ~130 ms of start-up.
+      Whenever it meets anything it is not sure about (``--help``, an unknown
+      or repeated option, ``--flag=value`` on a boolean, an attached short
+      value, a bad integer, a wrong number of arguments) it returns ``None``
+      and ``cli.main`` hands the argv to cyclopts.  Tests check that both
+      parsers give equal ``Parsed`` results whenever the fast one answers.
+
+    Docker stops option parsing at the first argument of ``run``/``create``
+    after IMAGE (pflag ``SetInterspersed(false)``): ``berth run busybox ls -l``
+    passes ``-l`` to ``ls``.  An ``Arg`` of kind ``REST`` marks that point;
+    ``insert_rest_delimiter`` adds the ``--`` cyclopts needs to do the same.
+
+    Pure module: stdlib only.  It must stay cheap to import.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+# Option kinds
+FLAG = "flag"  # bool, no value
+STR = "str"  # one value, may not repeat
+INT = "int"  # one integer value, may not repeat
+LIST = "list"  # repeatable, collects values
+
+# Positional kinds
+ONE = "one"  # exactly one
+OPTIONAL = "optional"  # zero or one (only after ONE args)
+MANY = "many"  # one or more
+REST = "rest"  # everything after the previous positionals, options included
+
+
+class Opt:
+    """One option: ``dest`` is the Python name, ``names`` docker's spellings."""
+
+    __slots__ = ("default", "dest", "help", "kind", "names")
+
+    def __init__(
+        self,
+        dest: str,
+        names: tuple[str, ...],
+        kind: str,
+        help: str,  # noqa: A002 - mirrors cyclopts' Parameter(help=...)
+        default: str | int | None = None,
+    ) -> None:
+        self.dest = dest
+        self.names = names
+        self.kind = kind
+        self.help = help
+        self.default = default
+
+
+class Arg:
+    """One positional argument (``dash``: ``-`` is a value, standard input)."""
+
+    __slots__ = ("dash", "dest", "help", "kind", "metavar")
+
+    def __init__(
+        self,
+        dest: str,
+        metavar: str,
+        kind: str,
+        help: str,  # noqa: A002
+        *,
+        dash: bool = False,
+    ) -> None:
+        self.dest = dest
+        self.metavar = metavar
+        self.kind = kind
+        self.help = help
+        self.dash = dash
+
+
+class Spec:
+    """One command: name, help, positionals, options, exit code for usage errors."""
+
+    __slots__ = ("args", "by_name", "help", "name", "opts", "usage_code")
+
+    def __init__(
+        self,
+        name: str,
+        help: str,  # noqa: A002
+        args: tuple[Arg, ...],
+        opts: tuple[Opt, ...],
+        *,
+        usage_code: int = 2,
+    ) -> None:
+        self.name = name
+        self.help = help
+        self.args = args
+        self.opts = opts
+        self.usage_code = usage_code
+        self.by_name = {n: o for o in opts for n in o.names}
+
+
+class Parsed:
+    """A parsed command line: canonical command, positionals, every option's value."""
+
+    __slots__ = ("args", "command", "opts")
+
+    def __init__(self, command: str, args: list[str], opts: dict[str, object]) -> None:
+        self.command = command
+        self.args = args
+        self.opts = opts
+
+    def flag(self, dest: str) -> bool:
+        value = self.opts[dest]
+        if not isinstance(value, bool):
+            raise TypeError(f"{dest} is not a flag")
+        return value
+
+    def text(self, dest: str) -> str | None:
+        value = self.opts[dest]
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{dest} is not a string option")
+        return value
+
+    def texts(self, dest: str) -> list[str]:
+        value = self.opts[dest]
+        if not isinstance(value, list):
+            raise TypeError(f"{dest} is not a list option")
+        return [str(v) for v in value]
+
+    def number(self, dest: str) -> int | None:
+        value = self.opts[dest]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"{dest} is not an integer option")
+        return value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Parsed):
+            return NotImplemented
+        return (self.command, self.args, self.opts) == (other.command, other.args, other.opts)
+
+    def __hash__(self) -> int:  # pragma: no cover - Parsed is mutable; defined for ruff PLW1641
+        raise TypeError("Parsed is not hashable")
+
+    def __repr__(self) -> str:
+        return f"Parsed({self.command!r}, {self.args!r}, {self.opts!r})"
+
+
+def defaults(spec: Spec) -> dict[str, object]:
+    """Every option of ``spec`` at its default value."""
+    values: dict[str, object] = {}
+    for opt in spec.opts:
+        if opt.kind == FLAG:
+            values[opt.dest] = False
+        elif opt.kind == LIST:
+            values[opt.dest] = []
+        else:
+            values[opt.dest] = opt.default
+    return values
+
+
+# --- the table ---------------------------------------------------------------------
+
+_FORMAT = Opt("format", ("--format",), STR, "Format output using a custom template")
+_FORMAT_F = Opt("format", ("-f", "--format"), STR, "Format output using a custom template")
+_FILTER = Opt("filter", ("-f", "--filter"), LIST, "Filter output based on conditions provided")
+_CONTAINERS = (Arg("containers", "CONTAINER", MANY, "Containers (names or ids)"),)
+
+
+def _run_opts(*, detach: bool) -> tuple[Opt, ...]:
+    opts = [
+        Opt("rm", ("--rm",), FLAG, "Automatically remove the container when it exits"),
+        Opt("name", ("--name",), STR, "Assign a name to the container"),
+        Opt("env", ("-e", "--env"), LIST, "Set environment variables"),
+        Opt("env_file", ("--env-file",), LIST, "Read in a file of environment variables"),
+        Opt("workdir", ("-w", "--workdir"), STR, "Working directory inside the container"),
+        Opt("user", ("-u", "--user"), STR, "Username or UID (format: <name|uid>[:<group|gid>])"),
+        Opt("entrypoint", ("--entrypoint",), STR, "Overwrite the default ENTRYPOINT of the image"),
+        Opt("restart", ("--restart",), STR, "Restart policy to apply when a container exits"),
+        Opt("restart_delay", ("--restart-delay",), STR, "Delay before the first restart (berth)"),
+        Opt(
+            "restart_max_delay", ("--restart-max-delay",), STR, "Cap of the restart backoff (berth)"
+        ),
+        Opt("memory", ("-m", "--memory"), STR, "Memory limit"),
+        Opt(
+            "memory_swap",
+            ("--memory-swap",),
+            STR,
+            "Swap limit equal to memory plus swap: -1 for unlimited",
+        ),
+        Opt("cpus", ("--cpus",), STR, "Number of CPUs"),
+        Opt("cpu_shares", ("-c", "--cpu-shares"), INT, "CPU shares (relative weight)"),
+        Opt("pids_limit", ("--pids-limit",), INT, "Tune container pids limit (-1 for unlimited)"),
+        Opt("init", ("--init",), FLAG, "Run an init inside the container"),
+        Opt("label", ("-l", "--label"), LIST, "Set meta data on a container"),
+        Opt("stop_timeout", ("--stop-timeout",), INT, "Timeout (in seconds) to stop a container"),
+        Opt("stop_signal", ("--stop-signal",), STR, "Signal to stop the container"),
+        Opt("hostname", ("-h", "--hostname"), STR, "Container host name"),
+        Opt("network", ("--network", "--net"), STR, "Connect a container to a network"),
+        Opt("log_driver", ("--log-driver",), STR, "Logging driver for the container"),
+        Opt("log_opt", ("--log-opt",), LIST, "Log driver options"),
+        Opt("interactive", ("-i", "--interactive"), FLAG, "Keep STDIN open even if not attached"),
+        Opt("tty", ("-t", "--tty"), FLAG, "Allocate a pseudo-TTY"),
+    ]
+    if detach:
+        opts.insert(
+            0,
+            Opt(
+                "detach",
+                ("-d", "--detach"),
+                FLAG,
+                "Run container in background and print container ID",
+            ),
+        )
+    return tuple(opts)
+
+
+_IMAGE_CMD = (
+    Arg("image", "IMAGE", ONE, "The image to run"),
+    Arg("command", "COMMAND", REST, "Command and arguments"),
+)
+
+SPECS: dict[str, Spec] = {
+    s.name: s
+    for s in (
+        Spec(
+            "run",
+            "Create and run a new container from an image",
+            _IMAGE_CMD,
+            _run_opts(detach=True),
+            usage_code=125,
+        ),
+        Spec(
+            "create", "Create a new container", _IMAGE_CMD, _run_opts(detach=False), usage_code=125
+        ),
+        Spec(
+            "ps",
+            "List containers",
+            (),
+            (
+                Opt(
+                    "all", ("-a", "--all"), FLAG, "Show all containers (default shows just running)"
+                ),
+                Opt("quiet", ("-q", "--quiet"), FLAG, "Only display container IDs"),
+                _FILTER,
+                _FORMAT,
+                Opt("no_trunc", ("--no-trunc",), FLAG, "Don't truncate output"),
+                Opt(
+                    "last",
+                    ("-n", "--last"),
+                    INT,
+                    "Show n last created containers (includes all states)",
+                ),
+                Opt(
+                    "latest",
+                    ("-l", "--latest"),
+                    FLAG,
+                    "Show the latest created container (includes all states)",
+                ),
+                Opt("size", ("-s", "--size"), FLAG, "Display total file sizes"),
+            ),
+        ),
+        Spec(
+            "logs",
+            "Fetch the logs of a container",
+            (Arg("container", "CONTAINER", ONE, "Container name or id"),),
+            (
+                Opt("follow", ("-f", "--follow"), FLAG, "Follow log output"),
+                Opt(
+                    "tail",
+                    ("-n", "--tail"),
+                    STR,
+                    "Number of lines to show from the end of the logs",
+                    "all",
+                ),
+                Opt("since", ("--since",), STR, "Show logs since timestamp or relative (e.g. 42m)"),
+                Opt(
+                    "until",
+                    ("--until",),
+                    STR,
+                    "Show logs before a timestamp or relative (e.g. 42m)",
+                ),
+                Opt("timestamps", ("-t", "--timestamps"), FLAG, "Show timestamps"),
+                Opt("details", ("--details",), FLAG, "Show extra details provided to logs"),
+            ),
+        ),
+        Spec(
+            "start",
+            "Start one or more stopped containers",
+            _CONTAINERS,
+            (
+                Opt("attach", ("-a", "--attach"), FLAG, "Attach STDOUT/STDERR and forward signals"),
+                Opt("interactive", ("-i", "--interactive"), FLAG, "Attach container's STDIN"),
+            ),
+        ),
+        Spec(
+            "stop",
+            "Stop one or more running containers",
+            _CONTAINERS,
+            (
+                Opt(
+                    "time",
+                    ("-t", "--time", "--timeout"),
+                    INT,
+                    "Seconds to wait before killing the container",
+                ),
+                Opt("signal", ("-s", "--signal"), STR, "Signal to send to the container"),
+            ),
+        ),
+        Spec(
+            "restart",
+            "Restart one or more containers",
+            _CONTAINERS,
+            (
+                Opt(
+                    "time",
+                    ("-t", "--time", "--timeout"),
+                    INT,
+                    "Seconds to wait before killing the container",
+                ),
+                Opt("signal", ("-s", "--signal"), STR, "Signal to send to the container"),
+            ),
+        ),
+        Spec(
+            "kill",
+            "Kill one or more running containers",
+            _CONTAINERS,
+            (Opt("signal", ("-s", "--signal"), STR, "Signal to send to the container"),),
+        ),
+        Spec(
+            "rm",
+            "Remove one or more containers",
+            _CONTAINERS,
+            (
+                Opt(
+                    "force",
+                    ("-f", "--force"),
+                    FLAG,
+                    "Force the removal of a running container (uses SIGKILL)",
+                ),
+                Opt(
+                    "volumes",
+                    ("-v", "--volumes"),
+                    FLAG,
+                    "Remove anonymous volumes associated with the container",
+                ),
+                Opt("link", ("-l", "--link"), FLAG, "Remove the specified link"),
+            ),
+        ),
+        Spec(
+            "wait",
+            "Block until one or more containers stop, then print their exit codes",
+            _CONTAINERS,
+            (),
+        ),
+        Spec(
+            "inspect",
+            "Return low-level information on containers or images",
+            (Arg("objects", "NAME|ID", MANY, "Containers or images"),),
+            (
+                _FORMAT_F,
+                Opt(
+                    "type",
+                    ("--type",),
+                    STR,
+                    "Only inspect objects of the given type (container|image)",
+                ),
+                Opt(
+                    "size",
+                    ("-s", "--size"),
+                    FLAG,
+                    "Display total file sizes if the type is container",
+                ),
+            ),
+        ),
+        Spec(
+            "events",
+            "Get real time events from the server",
+            (),
+            (
+                Opt("since", ("--since",), STR, "Show all events created since timestamp"),
+                Opt("until", ("--until",), STR, "Stream events until this timestamp"),
+                _FILTER,
+                _FORMAT,
+            ),
+        ),
+        Spec(
+            "images",
+            "List images",
+            (
+                Arg(
+                    "repository",
+                    "REPOSITORY[:TAG]",
+                    OPTIONAL,
+                    "Only images matching this reference",
+                ),
+            ),
+            (
+                Opt(
+                    "all",
+                    ("-a", "--all"),
+                    FLAG,
+                    "Show all images (default hides intermediate images)",
+                ),
+                Opt("quiet", ("-q", "--quiet"), FLAG, "Only show image IDs"),
+                _FILTER,
+                _FORMAT,
+                Opt("no_trunc", ("--no-trunc",), FLAG, "Don't truncate output"),
+                Opt("digests", ("--digests",), FLAG, "Show digests"),
+            ),
+        ),
+        Spec(
+            "import",
+            "Import the contents from a tarball to create a filesystem image",
+            (
+                Arg("file", "FILE|-", ONE, "Tar archive, or - for standard input", dash=True),
+                Arg("reference", "REPOSITORY[:TAG]", OPTIONAL, "Name of the new image"),
+            ),
+            (
+                Opt(
+                    "change",
+                    ("-c", "--change"),
+                    LIST,
+                    "Apply Dockerfile instruction to the created image",
+                ),
+                Opt("message", ("-m", "--message"), STR, "Set commit message for imported image"),
+                Opt(
+                    "platform",
+                    ("--platform",),
+                    STR,
+                    "Set platform if server is multi-platform capable",
+                ),
+            ),
+        ),
+        Spec(
+            "tag",
+            "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+            (
+                Arg("source", "SOURCE_IMAGE[:TAG]", ONE, "Existing image"),
+                Arg("target", "TARGET_IMAGE[:TAG]", ONE, "New reference"),
+            ),
+            (),
+        ),
+        Spec(
+            "rmi",
+            "Remove one or more images",
+            (Arg("images", "IMAGE", MANY, "Images (references or ids)"),),
+            (
+                Opt("force", ("-f", "--force"), FLAG, "Force removal of the image"),
+                Opt("no_prune", ("--no-prune",), FLAG, "Do not delete untagged parents"),
+            ),
+        ),
+        Spec("version", "Show the berth version information", (), (_FORMAT_F,)),
+        Spec("info", "Display system-wide information", (), (_FORMAT_F,)),
+    )
+}
+
+# Two-word spellings: (group, verb) -> (command, options preset by the alias).
+ALIASES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
+    ("container", "run"): ("run", {}),
+    ("container", "create"): ("create", {}),
+    ("container", "ls"): ("ps", {}),
+    ("container", "ps"): ("ps", {}),
+    ("container", "list"): ("ps", {}),
+    ("container", "logs"): ("logs", {}),
+    ("container", "start"): ("start", {}),
+    ("container", "stop"): ("stop", {}),
+    ("container", "restart"): ("restart", {}),
+    ("container", "kill"): ("kill", {}),
+    ("container", "rm"): ("rm", {}),
+    ("container", "remove"): ("rm", {}),
+    ("container", "wait"): ("wait", {}),
+    ("container", "inspect"): ("inspect", {"type": "container"}),
+    ("image", "ls"): ("images", {}),
+    ("image", "list"): ("images", {}),
+    ("image", "import"): ("import", {}),
+    ("image", "tag"): ("tag", {}),
+    ("image", "rm"): ("rmi", {}),
+    ("image", "remove"): ("rmi", {}),
+    ("image", "inspect"): ("inspect", {"type": "image"}),
+    ("system", "events"): ("events", {}),
+    ("system", "info"): ("info", {}),
+}
+
+GROUPS = {
+    "container": "Manage containers",
+    "image": "Manage images",
+    "system": "Manage berth",
+}
+
+
+def resolve_command(argv: Sequence[str]) -> tuple[Spec, dict[str, object], int] | None:
+    """Find the command named at the start of ``argv``.
+
+    Returns:
+        ``(spec, preset options, number of argv words naming it)``, or None.
+    """
+    if not argv:
+        return None
+    spec = SPECS.get(argv[0])
+    if spec is not None and argv[0] not in GROUPS:
+        return spec, {}, 1
+    if len(argv) >= 2:
+        alias = ALIASES.get((argv[0], argv[1]))
+        if alias is not None:
+            return SPECS[alias[0]], alias[1], 2
+    return None
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def _is_int(text: str) -> bool:
+    body = text[1:] if text[:1] == "-" else text
+    return body.isascii() and body.isdigit()
+
+
+def _slot_takes_dash(spec: Spec, index: int) -> bool:
+    """Whether the ``index``-th positional may be ``-`` (standard input)."""
+    for arg in spec.args:
+        if arg.kind in (MANY, REST) or index == 0:
+            return arg.dash
+        index -= 1
+    return False
+
+
+def _rest_index(spec: Spec) -> int:
+    """How many positionals come before the ``REST`` argument; -1 without one."""
+    if not any(a.kind == REST for a in spec.args):
+        return -1
+    return sum(1 for a in spec.args if a.kind in (ONE, OPTIONAL))
+
+
+def _store(values: dict[str, object], seen: set[str], opt: Opt, value: str | None) -> bool:
+    """Record one occurrence of ``opt``; False if cyclopts should judge it."""
+    if value == "--":
+        return False  # pflag would take it as the value; cyclopts reads a delimiter
+    if opt.kind == LIST:
+        assert value is not None
+        current = values[opt.dest]
+        assert isinstance(current, list)
+        current.append(value)
+        return True
+    if opt.dest in seen:
+        return False  # cyclopts reports "specified multiple times"
+    seen.add(opt.dest)
+    if opt.kind == FLAG:
+        values[opt.dest] = True
+    elif opt.kind == INT:
+        assert value is not None
+        if not _is_int(value):
+            return False
+        values[opt.dest] = int(value)
+    else:
+        values[opt.dest] = value
+    return True
+
+
+def _parse_tokens(spec: Spec, tokens: Sequence[str]) -> tuple[list[str], dict[str, object]] | None:
+    values = defaults(spec)
+    seen: set[str] = set()
+    positionals: list[str] = []
+    rest_at = _rest_index(spec)
+    i = 0
+    n = len(tokens)
+    while i < n:
+        tok = tokens[i]
+        i += 1
+        if len(positionals) == rest_at and positionals:
+            positionals.append(tok)
+            positionals.extend(tokens[i:])
+            break
+        if tok == "--":
+            positionals.extend(tokens[i:])
+            break
+        if tok.startswith("--"):
+            name, eq, value = tok.partition("=")
+            opt = spec.by_name.get(name)
+            if opt is None:
+                return None
+            if opt.kind == FLAG:
+                if eq:
+                    return None
+                value = ""
+            elif not eq:
+                if i >= n:
+                    return None
+                value = tokens[i]
+                i += 1
+            if not _store(values, seen, opt, value if opt.kind != FLAG else None):
+                return None
+            continue
+        if tok == "-" and not _slot_takes_dash(spec, len(positionals)):
+            return None  # cyclopts reads a lone "-" as an option there
+        if tok.startswith("-") and tok != "-":
+            cluster = tok[1:]
+            for j, ch in enumerate(cluster):
+                opt = spec.by_name.get("-" + ch)
+                if opt is None:
+                    return None
+                if opt.kind == FLAG:
+                    if not _store(values, seen, opt, None):
+                        return None
+                    continue
+                if j != len(cluster) - 1 or i >= n:
+                    return None  # attached value (-eFOO) or missing value
+                if not _store(values, seen, opt, tokens[i]):
+                    return None
+                i += 1
+            continue
+        positionals.append(tok)
+    return positionals, values
+
+
+def _check_positionals(spec: Spec, positionals: list[str]) -> bool:
+    need = 0
+    maximum: int | None = 0
+    for arg in spec.args:
+        if arg.kind == ONE:
+            need += 1
+        if maximum is not None:
+            maximum = None if arg.kind in (MANY, REST) else maximum + 1
+        if arg.kind == MANY:
+            need += 1
+    return len(positionals) >= need and (maximum is None or len(positionals) <= maximum)
+
+
+def parse_argv(argv: Sequence[str]) -> Parsed | None:
+    """Parse a command line (without the program name and global options).
+
+    Returns:
+        The ``Parsed`` command, or None when cyclopts should handle ``argv``
+        (help, errors, unusual spellings, unknown commands).
+    """
+    found = resolve_command(argv)
+    if found is None:
+        return None
+    spec, preset, words = found
+    result = _parse_tokens(spec, argv[words:])
+    if result is None:
+        return None
+    positionals, values = result
+    if not _check_positionals(spec, positionals):
+        return None
+    fixed = len(positionals) if _rest_index(spec) < 0 else _rest_index(spec)
+    if any(p.startswith("-") and p != "-" for p in positionals[:fixed]):
+        return None  # "-x" after "--": no image or container is named so
+    for key, value in preset.items():
+        if values.get(key) is None:
+            values[key] = value
+    return Parsed(spec.name, positionals, values)
+
+
+def insert_rest_delimiter(spec: Spec, tokens: Sequence[str]) -> list[str]:
+    """Insert ``--`` where a ``REST`` argument begins, for cyclopts.
+
+    ``run -d busybox sh -c 'x' -e`` becomes ``run -d busybox -- sh -c 'x' -e``
+    so that options after IMAGE belong to the container's command, as in
+    docker.  A ``--`` the user put before IMAGE is moved after it.
+    """
+    rest_at = _rest_index(spec)
+    if rest_at < 0:
+        return list(tokens)
+    out: list[str] = []
+    count = 0
+    i = 0
+    n = len(tokens)
+    while i < n:
+        tok = tokens[i]
+        i += 1
+        if tok == "--":
+            # Everything after is positional: the first rest_at-count words
+            # are ours, then the delimiter, then the command.
+            take = max(rest_at - count, 0)
+            out.extend(tokens[i : i + take])
+            out.append("--")
+            out.extend(tokens[i + take :])
+            return out
+        if tok.startswith("--") and tok != "--":
+            out.append(tok)
+            opt = spec.by_name.get(tok.partition("=")[0])
+            if opt is not None and opt.kind != FLAG and "=" not in tok and i < n:
+                out.append(tokens[i])
+                i += 1
+            continue
+        if tok.startswith("-") and tok != "-":
+            out.append(tok)
+            for j, ch in enumerate(tok[1:]):
+                opt = spec.by_name.get("-" + ch)
+                if opt is not None and opt.kind != FLAG:
+                    if j == len(tok) - 2 and i < n:
+                        out.append(tokens[i])
+                        i += 1
+                    break
+            continue
+        out.append(tok)
+        count += 1
+        if count == rest_at:
+            out.append("--")
+            out.extend(tokens[i:])
+            return out
+    return out

@@ -1,0 +1,21 @@
+"""What the API handlers reach: the daemon's services, in one object."""
+
+from __future__ import annotations
+
+import attrs
+
+from supervisor.config import DaemonConfig
+from supervisor.containers.manager import ContainerManager
+from supervisor.events.log import EventLog
+from supervisor.images.store import ImageStore
+
+
+@attrs.define
+class Backend:
+    config: DaemonConfig
+    containers: ContainerManager
+    images: ImageStore
+    events: EventLog
+    runtime_name: str
+    cgroup_version: str
+    started_ns: int

@@ -1,0 +1,237 @@
+"""``/containers/*`` routes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import trio
+
+from supervisor.api.backend import Backend
+from supervisor.api.http import HIJACKED, Request, Response, Router, Streaming, json_response
+from supervisor.api.schema import container_inspect, container_summary
+from supervisor.containers import filters as container_filters
+from supervisor.containers.logs import LogEntry, format_time, frame, read_entries, select_entries
+from supervisor.containers.state import Status, is_active
+from supervisor.errors import BerthError, InvalidArgument, NotFound
+from supervisor.events.filters import parse_filters
+from supervisor.model import Container
+
+
+def register(router: Router, b: Backend) -> None:
+    m = b.containers
+
+    @router.route("POST", "/containers/create")
+    async def create(req: Request) -> Response:
+        body = await req.json()
+        name = req.q("name") or None
+        c = await m.create(body, name=name)
+        return json_response({"Id": c.id, "Warnings": []}, 201)
+
+    @router.route("GET", "/containers/json")
+    async def list_(req: Request) -> Response:
+        filters = parse_filters(req.q_json("filters"))
+
+        def resolve(ref: str) -> Container | None:
+            try:
+                return m.get(ref).record
+            except BerthError:
+                return None
+
+        async def noop() -> None:
+            return None
+
+        def image_matches(c: Container, ref: str) -> bool:
+            return c.image_ref == ref or c.image_id.startswith(ref) or c.image_id.removeprefix("sha256:").startswith(ref) or c.image_ref.split(":")[0] == ref
+
+        selected = container_filters.select(
+            m.all(), filters, all_=req.q_bool("all"), resolve=resolve, image_matches=image_matches
+        )
+        limit = req.q_int("limit", -1)
+        if limit is not None and limit > 0:
+            selected = selected[:limit]
+        return json_response([container_summary(c) for c in selected])
+
+    @router.route("GET", "/containers/{id}/json")
+    async def inspect(req: Request) -> Response:
+        h = m.get(req.params["id"])
+        paths = m.paths(h.id)
+        try:
+            image = await b.images.resolve(h.record.image_id)
+            lowers = [str(p) for p in b.images.lowerdirs(image)]
+        except NotFound:
+            lowers = []
+        return json_response(
+            container_inspect(
+                h.record, log_path=str(paths.log), data_dir=str(paths.data), rootfs=str(paths.rootfs), lowers=lowers
+            )
+        )
+
+    @router.route("POST", "/containers/{id}/start")
+    async def start(req: Request) -> Response:
+        await m.start(req.params["id"])
+        return Response(204)
+
+    @router.route("POST", "/containers/{id}/stop")
+    async def stop(req: Request) -> Response:
+        timeout = req.q_int("t", None)
+        if timeout is None:
+            timeout = req.q_int("timeout", None)
+        await m.stop(req.params["id"], timeout=timeout, signal_name=req.q("signal") or None)
+        return Response(204)
+
+    @router.route("POST", "/containers/{id}/restart")
+    async def restart(req: Request) -> Response:
+        await m.restart(req.params["id"], timeout=req.q_int("t", None), signal_name=req.q("signal") or None)
+        return Response(204)
+
+    @router.route("POST", "/containers/{id}/kill")
+    async def kill(req: Request) -> Response:
+        await m.kill(req.params["id"], req.q("signal") or None)
+        return Response(204)
+
+    @router.route("POST", "/containers/{id}/wait")
+    async def wait(req: Request) -> Streaming:
+        ref = req.params["id"]
+        condition = req.q("condition")
+        m.get(ref)  # 404 now, before the 200 header goes out
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition}")
+
+        async def body() -> AsyncIterator[bytes]:
+            # Docker sends the header at once and the body at exit; clients rely on
+            # that to know the wait is registered before they start the container.
+            yield b""
+            code, error = await m.wait(ref, condition)
+            import json
+
+            yield json.dumps({"StatusCode": code, "Error": {"Message": error} if error else None}).encode() + b"\n"
+
+        return Streaming(body(), watch_disconnect=True)
+
+    @router.route("DELETE", "/containers/{id}")
+    async def remove(req: Request) -> Response:
+        await m.remove(req.params["id"], force=req.q_bool("force"))
+        return Response(204)
+
+    @router.route("POST", "/containers/{id}/rename")
+    async def rename(req: Request) -> Response:
+        name = req.q("name")
+        if not name:
+            raise InvalidArgument("name is required")
+        await m.rename(req.params["id"], name)
+        return Response(204)
+
+    @router.route("POST", "/containers/prune")
+    async def prune(req: Request) -> Response:
+        filters = parse_filters(req.q_json("filters"))
+        deleted = []
+        for c in m.all():
+            if is_active(c.state.status):
+                continue
+            if filters.get("label") and not all(
+                (lbl.partition("=")[0] in c.labels and (not lbl.partition("=")[1] or c.labels[lbl.partition("=")[0]] == lbl.partition("=")[2]))
+                for lbl in filters["label"]
+            ):
+                continue
+            try:
+                await m.remove(c.id, force=False)
+                deleted.append(c.id)
+            except BerthError:
+                continue
+        return json_response({"ContainersDeleted": deleted, "SpaceReclaimed": 0})
+
+    @router.route("GET", "/containers/{id}/logs")
+    async def logs(req: Request) -> Streaming:
+        h = m.get(req.params["id"])
+        stdout, stderr = req.q_bool("stdout"), req.q_bool("stderr")
+        if not stdout and not stderr:
+            raise InvalidArgument("Bad parameters: you must choose at least one stream")
+        follow = req.q_bool("follow")
+        timestamps = req.q_bool("timestamps")
+        since_ns = _time_param(req.q("since"))
+        until_ns = _time_param(req.q("until"))
+        tail_text = req.q("tail", "all")
+        tail = None if tail_text in ("all", "") else _int_or_400(tail_text, "tail")
+        if tail is not None and tail < 0:
+            tail = None
+        tty = bool(h.record.config.get("Tty"))
+
+        def encode(e: LogEntry) -> bytes:
+            payload = (format_time(e.time_ns).encode() + b" " if timestamps else b"") + e.data
+            return payload if tty else frame(e.stream, payload)
+
+        # Read the file and subscribe in one synchronous step: no line is lost or doubled.
+        existing = select_entries(
+            read_entries(m.paths(h.id).log), stdout=stdout, stderr=stderr, since_ns=since_ns, until_ns=until_ns, tail=tail
+        )
+        live = h.hub.subscribe() if follow and h.record.state.status in (Status.RUNNING, Status.RESTARTING, Status.PAUSED) else None
+
+        async def body() -> AsyncIterator[bytes]:
+            for e in existing:
+                yield encode(e)
+            if live is None:
+                return
+            async with live:
+                async for e in live:
+                    if until_ns and e.time_ns > until_ns:
+                        return
+                    if (e.stream == "stdout" and stdout) or (e.stream == "stderr" and stderr):
+                        yield encode(e)
+
+        ctype = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+        return Streaming(body(), content_type=ctype)
+
+    @router.route("POST", "/containers/{id}/attach")
+    async def attach(req: Request) -> object:
+        h = m.get(req.params["id"])
+        want_stdout, want_stderr = req.q_bool("stdout"), req.q_bool("stderr")
+        stream_live = req.q_bool("stream")
+        replay = req.q_bool("logs")
+        tty = bool(h.record.config.get("Tty"))
+        live = h.hub.subscribe() if stream_live else None
+        past = (
+            select_entries(read_entries(m.paths(h.id).log), stdout=want_stdout, stderr=want_stderr)
+            if replay
+            else []
+        )
+        ctype = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+        await req.hijack(ctype)
+
+        def encode(e: LogEntry) -> bytes:
+            return e.data if tty else frame(e.stream, e.data)
+
+        try:
+            for e in past:
+                await req.stream.send_all(encode(e))
+            if live is not None:
+                async with live:
+                    async for e in live:
+                        if (e.stream == "stdout" and want_stdout) or (e.stream == "stderr" and want_stderr):
+                            await req.stream.send_all(encode(e))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        return HIJACKED
+
+    del create, list_, inspect, start, stop, restart, kill, wait, remove, rename, prune, logs, attach
+
+
+def _int_or_400(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid value for {name}: {text!r}") from None
+
+
+def _time_param(text: str) -> int:
+    """Docker's since/until: unix seconds with an optional fraction ("1700000000.5")."""
+    if not text:
+        return 0
+    try:
+        seconds, _, frac = text.partition(".")
+        return int(seconds) * 1_000_000_000 + int((frac or "0").ljust(9, "0")[:9])
+    except ValueError:
+        raise InvalidArgument(f"invalid time value: {text!r}") from None
+
+
+_ = time

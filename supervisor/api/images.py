@@ -1,0 +1,141 @@
+"""``/images/*`` routes (local images; registries arrive with the images issue)."""
+
+from __future__ import annotations
+
+import json
+
+from supervisor.api.backend import Backend
+from supervisor.api.http import Request, Response, Router, Streaming, json_response
+from supervisor.api.schema import image_inspect, image_summary
+from supervisor.errors import BerthError, InvalidArgument, Unsupported
+from supervisor.events.filters import parse_filters
+from supervisor.images import reference
+from supervisor.model import Image
+
+
+def register(router: Router, b: Backend) -> None:
+    @router.route("GET", "/images/json")
+    async def list_(req: Request) -> Response:
+        filters = parse_filters(req.q_json("filters"))
+        for key in filters:
+            if key not in ("dangling", "label", "before", "since", "reference"):
+                raise InvalidArgument(f"invalid filter '{key}'")
+        images = await b.images.list()
+        selected = [i for i in images if await _image_matches(b, i, filters)]
+        if not req.q_bool("all"):
+            selected = [i for i in selected if i.tags or not filters.get("dangling") or True]
+        return json_response([image_summary(i) for i in selected])
+
+    @router.route("GET", "/images/{name:path}")
+    async def inspect_or_other(req: Request) -> Response:
+        name = req.params["name"]
+        if name.endswith("/json"):
+            image = await b.images.resolve(name[: -len("/json")])
+            return json_response(image_inspect(image))
+        if name.endswith("/history"):
+            image = await b.images.resolve(name[: -len("/history")])
+            hist = image.config.get("history") or []
+            return json_response(
+                [
+                    {
+                        "Id": image.id if i == len(hist) - 1 else "<missing>",
+                        "Created": image.created_s,
+                        "CreatedBy": h.get("created_by", ""),
+                        "Tags": [reference.familiar(t) for t in image.tags] if i == len(hist) - 1 else None,
+                        "Size": image.size if i == 0 else 0,
+                        "Comment": h.get("comment", ""),
+                    }
+                    for i, h in reversed(list(enumerate(hist)))
+                ]
+            )
+        raise InvalidArgument(f"unknown image endpoint: {name}")
+
+    @router.route("POST", "/images/create")
+    async def create(req: Request) -> Streaming:
+        src = req.q("fromSrc")
+        if not src:
+            if req.q("fromImage"):
+                raise Unsupported(
+                    f"pulling {req.q('fromImage')} needs the registry client, which berth does not have yet"
+                )
+            raise InvalidArgument("fromSrc or fromImage is required")
+        if src != "-":
+            raise InvalidArgument("only fromSrc=- (the request body) is supported for import")
+        image = await b.images.import_tarball(
+            req.iter_body(),
+            repo=req.q("repo") or None,
+            tag=req.q("tag") or None,
+            changes=req.q_all("changes"),
+            message=req.q("message"),
+        )
+
+        async def body():  # type: ignore[no-untyped-def]
+            yield json.dumps({"status": image.id}).encode() + b"\r\n"
+
+        return Streaming(body(), watch_disconnect=False)
+
+    @router.route("POST", "/images/{name:path}")
+    async def tag_or_push(req: Request) -> Response:
+        name = req.params["name"]
+        if name.endswith("/tag"):
+            repo = req.q("repo")
+            if not repo:
+                raise InvalidArgument("repository name is required")
+            tag = req.q("tag")
+            target = f"{repo}:{tag}" if tag else repo
+            await b.images.tag(name[: -len("/tag")], target)
+            return Response(201)
+        raise Unsupported(f"unsupported image operation: {name}")
+
+    @router.route("DELETE", "/images/{name:path}")
+    async def remove(req: Request) -> Response:
+        result = await b.images.remove(
+            req.params["name"], force=req.q_bool("force"), in_use=b.containers.users_of_image
+        )
+        return json_response(result)
+
+    @router.route("POST", "/images/prune")
+    async def prune(req: Request) -> Response:
+        deleted: list[dict[str, str]] = []
+        for image in await b.images.list():
+            if image.tags or await b.containers.users_of_image(image.id):
+                continue
+            try:
+                deleted += await b.images.remove(image.id, force=False, in_use=b.containers.users_of_image)
+            except BerthError:
+                continue
+        return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": 0})
+
+    del list_, inspect_or_other, create, tag_or_push, remove, prune
+
+
+async def _image_matches(b: Backend, image: Image, filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "dangling":
+            want = values[-1].lower() in ("true", "1")
+            if (not image.tags) != want:
+                return False
+        elif key == "label":
+            labels = image.run_config.get("Labels") or {}
+            for v in values:
+                k, eq, val = v.partition("=")
+                if k not in labels or (eq and labels[k] != val):
+                    return False
+        elif key == "reference":
+            import fnmatch
+
+            names = [reference.familiar(t) for t in image.tags]
+            if not any(
+                fnmatch.fnmatch(n, v) or fnmatch.fnmatch(n.split(":")[0], v) for n in names for v in values
+            ):
+                return False
+        elif key in ("before", "since"):
+            for v in values:
+                other = await b.images.resolve(v)
+                if key == "before" and not image.created_ns < other.created_ns:
+                    return False
+                if key == "since" and not image.created_ns > other.created_ns:
+                    return False
+    return True

@@ -1,0 +1,215 @@
+"""Docker Engine API JSON shapes for berth's records (the only module that deals in
+Docker's loose JSON on the way out)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from supervisor.containers.logs import format_time
+from supervisor.containers.state import Status
+from supervisor.images.reference import familiar
+from supervisor.model import Container, Image
+
+
+def human_duration(seconds: float) -> str:
+    """go-units ``HumanDuration``, which ``docker ps`` STATUS uses."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def _since(rfc3339: str) -> float:
+    from supervisor.containers.logs import parse_time
+
+    try:
+        return max(0.0, time.time() - parse_time(rfc3339) / 1e9)
+    except ValueError:
+        return 0.0
+
+
+def status_text(c: Container) -> str:
+    st = c.state
+    if st.status is Status.RUNNING:
+        return f"Up {human_duration(_since(st.started_at))}"
+    if st.status is Status.PAUSED:
+        return f"Up {human_duration(_since(st.started_at))} (Paused)"
+    if st.status is Status.RESTARTING:
+        return f"Restarting ({st.exit_code}) {human_duration(_since(st.finished_at))} ago"
+    if st.status is Status.REMOVING:
+        return "Removal In Progress"
+    if st.status is Status.DEAD:
+        return "Dead"
+    if st.status is Status.CREATED:
+        return "Created"
+    return f"Exited ({st.exit_code}) {human_duration(_since(st.finished_at))} ago"
+
+
+def command_text(c: Container) -> str:
+    return " ".join([c.path, *c.args])
+
+
+def container_summary(c: Container) -> dict[str, Any]:
+    """An item of ``GET /containers/json``."""
+    return {
+        "Id": c.id,
+        "Names": ["/" + c.name],
+        "Image": c.image_ref,
+        "ImageID": c.image_id,
+        "Command": command_text(c),
+        "Created": c.created_ns // 1_000_000_000,
+        "Ports": [],
+        "Labels": c.labels,
+        "State": c.state.status.value,
+        "Status": status_text(c),
+        "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "none")},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    }
+
+
+def container_inspect(c: Container, *, log_path: str, data_dir: str, rootfs: str, lowers: list[str]) -> dict[str, Any]:
+    st = c.state
+    return {
+        "Id": c.id,
+        "Created": format_time(c.created_ns),
+        "Path": c.path,
+        "Args": list(c.args),
+        "State": {
+            "Status": st.status.value,
+            "Running": st.status in (Status.RUNNING, Status.PAUSED),
+            "Paused": st.status is Status.PAUSED,
+            "Restarting": st.status is Status.RESTARTING,
+            "OOMKilled": st.oom_killed,
+            "Dead": st.status is Status.DEAD,
+            "Pid": st.pid,
+            "ExitCode": st.exit_code,
+            "Error": st.error,
+            "StartedAt": st.started_at,
+            "FinishedAt": st.finished_at,
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": f"{data_dir}/resolv.conf",
+        "HostnamePath": f"{data_dir}/hostname",
+        "HostsPath": f"{data_dir}/hosts",
+        "LogPath": log_path,
+        "Name": "/" + c.name,
+        "RestartCount": st.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": c.host_config,
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": {
+                "LowerDir": ":".join(lowers),
+                "MergedDir": rootfs,
+                "UpperDir": f"{data_dir}/upper",
+                "WorkDir": f"{data_dir}/work",
+            },
+        },
+        "Mounts": [],
+        "Config": c.config,
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "HairpinMode": False,
+            "Ports": {},
+            "SandboxKey": "",
+            "IPAddress": "",
+            "Gateway": "",
+            "MacAddress": "",
+            "Networks": {},
+        },
+    }
+
+
+def _repo_tags(image: Image) -> list[str]:
+    return [familiar(t) for t in image.tags]
+
+
+def image_summary(image: Image) -> dict[str, Any]:
+    labels = image.run_config.get("Labels") or {}
+    return {
+        "Id": image.id,
+        "ParentId": "",
+        "RepoTags": _repo_tags(image),
+        "RepoDigests": [],
+        "Created": image.created_s,
+        "Size": image.size,
+        "SharedSize": -1,
+        "VirtualSize": image.size,
+        "Labels": labels,
+        "Containers": -1,
+    }
+
+
+def image_inspect(image: Image) -> dict[str, Any]:
+    cfg = image.config
+    return {
+        "Id": image.id,
+        "RepoTags": _repo_tags(image),
+        "RepoDigests": [],
+        "Parent": "",
+        "Comment": (cfg.get("history") or [{}])[-1].get("comment", ""),
+        "Created": cfg.get("created", ""),
+        "DockerVersion": "",
+        "Author": cfg.get("author", ""),
+        "Config": _image_run_config(image),
+        "Architecture": cfg.get("architecture", "amd64"),
+        "Os": cfg.get("os", "linux"),
+        "Size": image.size,
+        "VirtualSize": image.size,
+        "GraphDriver": {"Name": "overlay2", "Data": {}},
+        "RootFS": {"Type": "layers", "Layers": list((cfg.get("rootfs") or {}).get("diff_ids") or [])},
+        "Metadata": {"LastTagTime": format_time(image.created_ns)},
+    }
+
+
+def _image_run_config(image: Image) -> dict[str, Any]:
+    rc = image.run_config
+    return {
+        "Hostname": "",
+        "Domainname": "",
+        "User": rc.get("User", ""),
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "ExposedPorts": rc.get("ExposedPorts"),
+        "Tty": False,
+        "OpenStdin": False,
+        "StdinOnce": False,
+        "Env": rc.get("Env"),
+        "Cmd": rc.get("Cmd"),
+        "Image": "",
+        "Volumes": rc.get("Volumes"),
+        "WorkingDir": rc.get("WorkingDir", ""),
+        "Entrypoint": rc.get("Entrypoint"),
+        "OnBuild": rc.get("OnBuild"),
+        "Labels": rc.get("Labels"),
+        **({"StopSignal": rc["StopSignal"]} if rc.get("StopSignal") else {}),
+    }

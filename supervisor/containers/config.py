@@ -1,0 +1,233 @@
+"""Validate a ``POST /containers/create`` body and merge it with the image config. Pure.
+
+Theory of operation: the body is Docker's ``ContainerConfig`` with ``HostConfig``
+inside. :func:`parse_create` checks types (400 on anything malformed, before anything
+is stored), applies Docker's merge rules (moby ``daemon/commit.go`` ``merge``), and
+returns the ``Config`` and ``HostConfig`` objects that ``inspect`` shows, plus the
+resolved path and args. Limits are checked here with Docker's messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from supervisor.containers.restart import parse_policy, to_api
+from supervisor.errors import InvalidArgument
+from supervisor.runtime.spec import (
+    CommandError,
+    Resources,
+    merge_env,
+    process_args,
+    resolve_command,
+)
+
+MIN_MEMORY = 6 * 1024 * 1024
+LOG_DRIVERS = ("json-file", "none")
+NETWORK_MODES = ("none", "host", "default", "bridge", "")
+
+
+@attrs.frozen
+class CreateResult:
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    path: str
+    args: tuple[str, ...]
+
+
+def _str_list(body: Mapping[str, Any], key: str, *, allow_string: bool = False) -> list[str] | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if allow_string and isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type []string")
+    return list(value)
+
+
+def _str(body: Mapping[str, Any], key: str) -> str:
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type string")
+    return value
+
+
+def _int(body: Mapping[str, Any], key: str) -> int:
+    value = body.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type int64")
+    return value
+
+
+def _bool(body: Mapping[str, Any], key: str) -> bool:
+    value = body.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type bool")
+    return value
+
+
+def _labels(body: Mapping[str, Any], key: str) -> dict[str, str]:
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise InvalidArgument(f"json: cannot unmarshal into Go struct field {key} of type map[string]string")
+    return dict(value)
+
+
+def parse_host_config(raw: object) -> dict[str, Any]:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InvalidArgument("json: cannot unmarshal into Go struct field HostConfig")
+    hc: dict[str, Any] = dict(raw)
+    memory = _int(hc, "Memory")
+    swap = _int(hc, "MemorySwap")
+    if memory < 0:
+        raise InvalidArgument("invalid memory limit: must be non-negative")
+    if 0 < memory < MIN_MEMORY:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    if swap > 0 and memory and swap < memory:
+        raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
+    if swap > 0 and not memory:
+        raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit, see usage")
+    nano = _int(hc, "NanoCpus")
+    if nano < 0:
+        raise InvalidArgument("invalid NanoCPUs: must be non-negative")
+    if nano and _int(hc, "CpuQuota"):
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    import os
+
+    if nano > (os.cpu_count() or 1) * 1_000_000_000:
+        raise InvalidArgument(
+            f"Range of CPUs is from 0.01 to {os.cpu_count() or 1}.00, as there are only {os.cpu_count() or 1} CPUs available"
+        )
+    shares = _int(hc, "CpuShares")
+    if shares < 0:
+        raise InvalidArgument("invalid CpuShares: must be non-negative")
+    pids = hc.get("PidsLimit")
+    if pids is not None and (isinstance(pids, bool) or not isinstance(pids, int)):
+        raise InvalidArgument("json: cannot unmarshal into Go struct field PidsLimit of type int64")
+    policy = parse_policy(hc.get("RestartPolicy"))
+    auto_remove = _bool(hc, "AutoRemove")
+    if auto_remove and policy.name.value != "no":
+        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+    mode = _str(hc, "NetworkMode")
+    if mode not in NETWORK_MODES:
+        raise InvalidArgument(f"network {mode} not found")
+    log_config = hc.get("LogConfig") or {}
+    if not isinstance(log_config, dict):
+        raise InvalidArgument("invalid LogConfig")
+    driver = log_config.get("Type") or "json-file"
+    if driver not in LOG_DRIVERS:
+        raise InvalidArgument(f'failed to create logger: logger: no log driver named \'{driver}\' is registered')
+    log_opts = _labels(log_config, "Config")
+    for key in log_opts:
+        if key not in ("max-size", "max-file", "compress", "labels", "env", "tag", "mode"):
+            raise InvalidArgument(f"unknown log opt '{key}' for json-file log driver")
+    if "max-size" in log_opts:
+        parse_size(log_opts["max-size"])
+    if "max-file" in log_opts and not log_opts["max-file"].isdigit():
+        raise InvalidArgument("invalid value for max-file")
+    _bool(hc, "Init") if hc.get("Init") is not None else None
+    hc.update(
+        {
+            "NetworkMode": "none" if mode in ("", "default", "bridge") else mode,
+            "RestartPolicy": to_api(policy),
+            "AutoRemove": auto_remove,
+            "LogConfig": {"Type": driver, "Config": log_opts},
+            "Memory": memory,
+            "MemorySwap": swap,
+            "NanoCpus": nano,
+            "CpuShares": shares,
+            "PidsLimit": pids,
+        }
+    )
+    return hc
+
+
+def parse_size(text: str) -> int:
+    """Docker's RAMInBytes: ``64m``, ``1g``, ``512k``, ``100``. Raises InvalidArgument."""
+    import re
+
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?", text.strip().lower())
+    if not m:
+        raise InvalidArgument(f"invalid size: '{text}'")
+    mult = 1024 ** " kmgtp".index(m.group(2) or " ")
+    return int(float(m.group(1)) * mult)
+
+
+def resources_of(hc: Mapping[str, Any]) -> Resources:
+    return Resources(
+        memory=int(hc.get("Memory") or 0),
+        memory_swap=int(hc.get("MemorySwap") or 0),
+        nano_cpus=int(hc.get("NanoCpus") or 0),
+        cpu_shares=int(hc.get("CpuShares") or 0),
+        pids_limit=int(hc.get("PidsLimit") or 0),
+    )
+
+
+def parse_create(body: object, *, image_ref: str, image_config: Mapping[str, Any], container_id: str) -> CreateResult:
+    """Validate ``body`` and merge it with ``image_config`` (the image's ``config``)."""
+    if not isinstance(body, dict):
+        raise InvalidArgument("invalid JSON: expected an object")
+    cmd = _str_list(body, "Cmd", allow_string=True)
+    entrypoint = _str_list(body, "Entrypoint", allow_string=True)
+    env = _str_list(body, "Env") or []
+    for item in env:
+        if item.startswith("=") or not item:
+            raise InvalidArgument(f"invalid environment variable: {item}")
+    labels = _labels(body, "Labels")
+    host_config = parse_host_config(body.get("HostConfig"))
+    ep, final_cmd = resolve_command(
+        entrypoint=entrypoint,
+        cmd=cmd,
+        image_entrypoint=image_config.get("Entrypoint"),
+        image_cmd=image_config.get("Cmd"),
+    )
+    try:
+        args = process_args(ep, final_cmd)
+    except CommandError as exc:
+        raise InvalidArgument(str(exc)) from None
+    stop_timeout = body.get("StopTimeout")
+    if stop_timeout is not None and (isinstance(stop_timeout, bool) or not isinstance(stop_timeout, int)):
+        raise InvalidArgument("json: cannot unmarshal into Go struct field StopTimeout of type int")
+    hostname = _str(body, "Hostname") or container_id[:12]
+    if len(hostname) > 64:
+        raise InvalidArgument("invalid hostname format: hostname is too long")
+    merged_labels = {**(image_config.get("Labels") or {}), **labels}
+    config: dict[str, Any] = {
+        "Hostname": hostname,
+        "Domainname": _str(body, "Domainname"),
+        "User": _str(body, "User") or image_config.get("User") or "",
+        "AttachStdin": _bool(body, "AttachStdin"),
+        "AttachStdout": _bool(body, "AttachStdout"),
+        "AttachStderr": _bool(body, "AttachStderr"),
+        "ExposedPorts": body.get("ExposedPorts") or image_config.get("ExposedPorts"),
+        "Tty": _bool(body, "Tty"),
+        "OpenStdin": _bool(body, "OpenStdin"),
+        "StdinOnce": _bool(body, "StdinOnce"),
+        "Env": merge_env(image_config.get("Env") or [], env),
+        "Cmd": final_cmd or None,
+        "Image": image_ref,
+        "Volumes": body.get("Volumes") or image_config.get("Volumes"),
+        "WorkingDir": _str(body, "WorkingDir") or image_config.get("WorkingDir") or "",
+        "Entrypoint": ep or None,
+        "OnBuild": image_config.get("OnBuild"),
+        "Labels": merged_labels,
+        "StopSignal": _str(body, "StopSignal") or image_config.get("StopSignal") or None,
+    }
+    if stop_timeout is not None:
+        config["StopTimeout"] = stop_timeout
+    if config["StopSignal"] is None:
+        del config["StopSignal"]
+    return CreateResult(config=config, host_config=host_config, path=args[0], args=tuple(args[1:]))

@@ -1,0 +1,85 @@
+"""``GET /containers/json`` filters, pure.
+
+Keys as Docker: id, name, label, status, exited, ancestor, before, since, plus
+network/volume/publish/expose/health/isolation accepted (they match nothing berth has
+yet, or everything for "isolation=default"). Unknown keys → 400 "invalid filter".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+from supervisor.containers.state import Status
+from supervisor.errors import InvalidArgument
+from supervisor.model import Container
+
+KNOWN = {"id", "name", "label", "status", "exited", "ancestor", "before", "since", "network", "volume",
+         "publish", "expose", "health", "isolation", "is-task"}
+STATUSES = {s.value for s in Status}
+
+
+def validate(filters: Mapping[str, Sequence[str]]) -> None:
+    for key, values in filters.items():
+        if key not in KNOWN:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        if key == "status":
+            for v in values:
+                if v not in STATUSES:
+                    raise InvalidArgument(f"invalid filter 'status={v}'")
+        if key == "exited":
+            for v in values:
+                if not v.lstrip("-").isdigit():
+                    raise InvalidArgument(f"invalid filter 'exited={v}'")
+
+
+def _label(wanted: str, labels: Mapping[str, str]) -> bool:
+    key, eq, value = wanted.partition("=")
+    return key in labels and (not eq or labels[key] == value)
+
+
+def select(
+    containers: list[Container],
+    filters: Mapping[str, Sequence[str]],
+    *,
+    all_: bool,
+    resolve: Callable[[str], Container | None],
+    image_matches: Callable[[Container, str], bool],
+) -> list[Container]:
+    """Docker's list selection: running only unless ``all_`` or a status/exited filter."""
+    validate(filters)
+    before = [resolve(v) for v in filters.get("before", [])]
+    since = [resolve(v) for v in filters.get("since", [])]
+    for ref, c in zip(filters.get("before", []) + filters.get("since", []), before + since, strict=True):
+        if c is None:
+            raise InvalidArgument(f"No such container: {ref}")
+    out = []
+    show_all = all_ or bool(filters.get("status")) or bool(filters.get("exited"))
+    for c in containers:
+        st = c.state.status
+        if not show_all and st not in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
+            continue
+        if filters.get("id") and not any(c.id.startswith(v) for v in filters["id"]):
+            continue
+        if filters.get("name") and not any(re.search(v, c.name) or re.search(v, "/" + c.name) for v in filters["name"]):
+            continue
+        if filters.get("label") and not all(_label(v, c.labels) for v in filters["label"]):
+            continue
+        if filters.get("status") and st.value not in filters["status"]:
+            continue
+        if filters.get("exited") and not (
+            st is Status.EXITED and str(c.state.exit_code) in filters["exited"]
+        ):
+            continue
+        if filters.get("ancestor") and not any(image_matches(c, v) for v in filters["ancestor"]):
+            continue
+        if any(b is not None and c.created_ns >= b.created_ns for b in before):
+            continue
+        if any(s is not None and c.created_ns <= s.created_ns for s in since):
+            continue
+        for key in ("network", "volume", "publish", "expose", "health"):
+            if filters.get(key):
+                break
+        else:
+            out.append(c)
+    return out

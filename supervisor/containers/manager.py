@@ -1,0 +1,762 @@
+"""Container lifecycle: create, start, supervise, stop, kill, restart, remove, wait.
+
+Theory of operation: SQLite is the source of truth; a :class:`Handle` per container
+mirrors its record in memory and holds what only lives while berthd runs (pidfd, output
+hub, exit notices, the lock that serialises lifecycle operations). Each started container
+has one *supervise* task in the manager's nursery: it waits for the process, records the
+exit, asks the pure restart policy, sleeps the back-off inside a cancel scope that
+``stop`` cancels, and starts the process again — until the policy says no.
+
+Paths: ``<data-root>/containers/<id>/`` holds the overlay upper/work dirs, the json-file
+log and the generated hostname/hosts/resolv.conf; ``<exec-root>/containers/<id>/`` is
+the OCI bundle (``config.json`` and the ``rootfs`` mount point).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import structlog
+import trio
+
+from store import containers as rows
+from store.db import Database
+from supervisor.containers import names
+from supervisor.containers.config import parse_create, parse_size, resources_of
+from supervisor.containers.logs import LogWriter, OutputHub, format_time
+from supervisor.containers.monitor import LOST_EXIT_CODE, adopt, send_signal, start_time, wait_exit
+from supervisor.containers.restart import decide_restart, parse_policy
+from supervisor.containers.state import Op, Status, is_active, next_state
+from supervisor.errors import BerthError, Conflict, InvalidArgument, NoSuchContainer, NotModified
+from supervisor.events.log import EventLog
+from supervisor.images.store import ImageStore
+from supervisor.model import Container, ContainerId
+from supervisor.runtime import rootfs as rootfs_mod
+from supervisor.runtime.cgroups import CgroupLayout
+from supervisor.runtime.oci import ExecNotFound, ExecNotPermitted, OciRuntime, signal_number
+from supervisor.runtime.spec import BindMount, SpecInput, build_spec
+from supervisor.runtime.users import UnknownUser, resolve_user
+
+log = structlog.get_logger()
+
+DEFAULT_STOP_TIMEOUT = 10
+OUTPUT_DRAIN_S = 2.0
+
+
+@attrs.define(eq=False)
+class ExitNotice:
+    """Set once when a run ends (or the container is removed); carries the exit code."""
+
+    event: trio.Event = attrs.field(factory=trio.Event)
+    code: int = 0
+    error: str = ""
+
+    def set(self) -> None:
+        self.event.set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    async def wait(self) -> None:
+        await self.event.wait()
+
+
+@attrs.define(eq=False)
+class Handle:
+    record: Container
+    hub: OutputHub = attrs.field(factory=OutputHub)
+    lock: trio.Lock = attrs.field(factory=trio.Lock)
+    exited: ExitNotice = attrs.field(factory=ExitNotice)
+    removed: ExitNotice = attrs.field(factory=ExitNotice)
+    pidfd: int = -1
+    supervising: bool = False
+    restart_scope: trio.CancelScope | None = None
+    stopping: bool = False
+    backoff_s: float = 0.0
+    restart_delay_s: float = 0.0
+    oom_announced: bool = False
+    pending_output: _Output | None = None
+
+    @property
+    def id(self) -> ContainerId:
+        return self.record.id
+
+
+@attrs.frozen
+class Paths:
+    data: Path  # <data-root>/containers/<id>
+    bundle: Path  # <exec-root>/containers/<id>
+
+    @property
+    def rootfs(self) -> Path:
+        return self.bundle / "rootfs"
+
+    @property
+    def log(self) -> Path:
+        return self.data / f"{self.data.name}-json.log"
+
+
+def _now() -> str:
+    return format_time(time.time_ns())
+
+
+def _nofile_cap() -> tuple[int, int]:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    cap = 1048576 if hard == resource.RLIM_INFINITY else min(hard, 1048576)
+    return (cap, cap)
+
+
+class ContainerManager:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        events: EventLog,
+        images: ImageStore,
+        runtime: OciRuntime,
+        cgroups: CgroupLayout,
+        data_root: Path,
+        exec_root: Path,
+        init_binary: str | None,
+    ) -> None:
+        self._db = db
+        self._events = events
+        self._images = images
+        self.runtime = runtime
+        self._cgroups = cgroups
+        self._data_root = data_root / "containers"
+        self._exec_root = exec_root / "containers"
+        self._init_binary = init_binary
+        self._handles: dict[str, Handle] = {}
+        self._nursery: trio.Nursery | None = None
+        self._shutting_down = False
+
+    # -- lookups ------------------------------------------------------------------
+
+    def paths(self, cid: str) -> Paths:
+        return Paths(self._data_root / cid, self._exec_root / cid)
+
+    def get(self, ref: str) -> Handle:
+        cid = names.match(ref, [(h.id, h.record.name) for h in self._handles.values()])
+        if cid is None:
+            raise NoSuchContainer(ref)
+        return self._handles[cid]
+
+    def all(self) -> list[Container]:
+        return sorted((h.record for h in self._handles.values()), key=lambda c: c.created_ns, reverse=True)
+
+    async def users_of_image(self, image_id: str) -> list[str]:
+        return [h.id for h in self._handles.values() if h.record.image_id == image_id]
+
+    async def _save(self, h: Handle, **changes: Any) -> None:
+        record = rows.with_state(h.record, **changes)
+        await self._db.run(rows.save_state, h.id, record.state)
+        h.record = record
+
+    async def _emit(self, h: Handle, action: str, **extra: str) -> None:
+        attrs_ = {**h.record.labels, "image": h.record.image_ref, "name": h.record.name, **extra}
+        await self._events.emit("container", action, h.id, attrs_)
+
+    # -- start-up and shutdown ----------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Own the nursery every container task lives in; reconcile, then serve."""
+        self._data_root.mkdir(parents=True, exist_ok=True)
+        self._exec_root.mkdir(parents=True, exist_ok=True)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await self._reconcile()
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def _reconcile(self) -> None:
+        """Compare SQLite with /proc and the runtime after a (re)start (podman's Refresh)."""
+        records = await self._db.run(rows.all_containers)
+        adopted: set[str] = set()
+        for c in records:
+            h = Handle(record=c)
+            self._handles[c.id] = h
+            if c.state.status in (Status.RUNNING, Status.PAUSED):
+                fd = adopt(c.state.pid, c.state.pid_start)
+                if fd is not None:
+                    h.pidfd = fd
+                    adopted.add(c.id)
+                    assert self._nursery is not None
+                    h.supervising = True
+                    self._nursery.start_soon(self._supervise, h, None)
+                    log.info("container.adopted", container_id=c.id, pid=c.state.pid)
+                    continue
+        # Anything mounted or known to the runtime that we did not adopt is a leftover.
+        for cid in await self.runtime.list_ids():
+            if cid not in adopted:
+                await self.runtime.delete(cid, bundle=self.paths(cid).bundle, force=True)
+        for mount in rootfs_mod.mounts_under(self._exec_root):
+            if mount.parent.name not in adopted:
+                rootfs_mod.unmount(mount)
+        for h in list(self._handles.values()):
+            c = h.record
+            if h.id in adopted:
+                continue
+            if c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
+                # Died while berthd was down: its exit status is lost (Docker records 255 too).
+                await self._save(h, status=Status.EXITED, pid=0, exit_code=LOST_EXIT_CODE, finished_at=_now())
+                self._cgroups.remove(h.id)
+                await self._emit(h, "die", exitCode=str(LOST_EXIT_CODE))
+            policy = parse_policy(c.host_config.get("RestartPolicy"))
+            wanted = policy.name.value == "always" or (
+                policy.name.value == "unless-stopped" and not h.record.state.manually_stopped
+            ) or (
+                policy.name.value == "on-failure"
+                and c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
+            )
+            if wanted and h.record.state.status is not Status.CREATED:
+                try:
+                    await self.start(h.id)
+                except BerthError as exc:
+                    log.warning("container.restart_failed", container_id=h.id, error=str(exc))
+
+    async def shutdown(self) -> None:
+        """Stop every container (Docker's default without live-restore)."""
+        self._shutting_down = True
+        async with trio.open_nursery() as nursery:
+            for h in list(self._handles.values()):
+                if h.record.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
+                    nursery.start_soon(self._stop_for_shutdown, h)
+
+    async def _stop_for_shutdown(self, h: Handle) -> None:
+        try:
+            await self.stop(h.id, timeout=None, manual=False)
+        except NotModified:
+            pass
+        except BerthError as exc:
+            log.warning("container.stop_failed", container_id=h.id, error=str(exc))
+
+    # -- create ---------------------------------------------------------------------
+
+    async def create(self, body: object, *, name: str | None) -> Container:
+        if not isinstance(body, dict):
+            raise InvalidArgument("invalid JSON body: expected an object")
+        image_ref = body.get("Image")
+        if not isinstance(image_ref, str) or not image_ref:
+            raise InvalidArgument("Config cannot be empty in order to create a container")
+        if name:
+            name = names.validate_name(name)
+        image = await self._images.resolve(image_ref)
+        cid = names.new_id()
+        result = parse_create(body, image_ref=image_ref, image_config=image.run_config, container_id=cid)
+        if name is None:
+            name = names.generate_name({h.record.name for h in self._handles.values()})
+        record = Container(
+            id=ContainerId(cid),
+            name=name,
+            created_ns=time.time_ns(),
+            image_ref=image_ref,
+            image_id=image.id,
+            config=result.config,
+            host_config=result.host_config,
+            path=result.path,
+            args=result.args,
+        )
+        await self._db.run(rows.insert, record)
+        h = Handle(record=record)
+        self._handles[cid] = h
+        paths = self.paths(cid)
+        paths.data.mkdir(parents=True, exist_ok=True)
+        await self._emit(h, "create")
+        log.info("container.created", container_id=cid, container_name=name)
+        return record
+
+    # -- start --------------------------------------------------------------------
+
+    async def start(self, ref: str) -> None:
+        h = self.get(ref)
+        async with h.lock:
+            next_state(h.record.state.status, Op.START)  # 304 / 409 before any work
+            if h.restart_scope is not None:
+                h.restart_scope.cancel()  # a pending back-off: start now instead
+            await self._start_locked(h)
+
+    async def _start_locked(self, h: Handle) -> None:
+        h.stopping = False
+        try:
+            pidfd = await self._launch(h)
+        except BerthError as exc:
+            # Docker's codes for a process that never ran: 127 not found, 126 not
+            # executable, 128 anything else; attached clients see end-of-stream, and an
+            # AutoRemove container is removed (moby containerStart's deferred cleanup).
+            code = 127 if isinstance(exc, ExecNotFound) else 126 if isinstance(exc, ExecNotPermitted) else 128
+            await self._save(h, exit_code=code, error=str(exc))
+            h.hub.end_of_run()
+            await trio.to_thread.run_sync(_unmount_quietly, self.paths(h.id).rootfs)
+            if h.record.host_config.get("AutoRemove") and self._nursery is not None:
+                self._nursery.start_soon(self._remove_quietly, h.id)
+            raise
+        h.pidfd = pidfd
+        await self._emit(h, "start")
+        if not h.supervising:
+            assert self._nursery is not None
+            h.supervising = True
+            self._nursery.start_soon(self._supervise, h, self._open_output(h))
+
+    def _open_output(self, h: Handle) -> _Output:
+        output, h.pending_output = h.pending_output, None
+        assert output is not None
+        return output
+
+    async def _launch(self, h: Handle) -> int:
+        """Mount, write the bundle, create and start the process; returns its pidfd.
+
+        Resource handling: on failure everything this made is undone (mount, runtime
+        state, pipes, zombie); on success the output pipes' read ends wait in
+        ``h._pending_output`` for the supervise task.
+        """
+        c = h.record
+        paths = self.paths(c.id)
+        image = await self._images.resolve(c.image_id)
+        await trio.to_thread.run_sync(self._prepare_rootfs, paths, self._images.lowerdirs(image))
+        try:
+            spec = self._spec(c, paths)
+        except UnknownUser as exc:
+            raise InvalidArgument(str(exc)) from None
+        (paths.bundle / "config.json").write_text(json.dumps(spec))
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pidfd = -1
+        try:
+            try:
+                pid = await self.runtime.create(
+                    c.id,
+                    bundle=paths.bundle,
+                    pid_file=paths.bundle / "init.pid",
+                    stdin=subprocess.DEVNULL,
+                    stdout=out_w,
+                    stderr=err_w,
+                )
+            finally:
+                os.close(out_w)
+                os.close(err_w)
+            pidfd = os.pidfd_open(pid)
+            oomfd = self._cgroups.register_oom_eventfd(c.id)
+            await self.runtime.start(c.id, bundle=paths.bundle)
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            with trio.CancelScope(shield=True):
+                await self.runtime.delete(c.id, bundle=paths.bundle, force=True)
+                if pidfd >= 0:
+                    await wait_exit(pidfd)
+                    os.close(pidfd)
+            raise
+        await self._save(
+            h,
+            status=Status.RUNNING,
+            pid=pid,
+            pid_start=start_time(pid),
+            started_at=_now(),
+            exit_code=0,
+            error="",
+            oom_killed=False,
+            manually_stopped=False,
+        )
+        h.pending_output = _Output(out_r, err_r, oomfd)
+        log.info("container.started", container_id=c.id, pid=pid)
+        return pidfd
+
+    def _prepare_rootfs(self, paths: Paths, lowers: list[Path]) -> None:
+        for d in (paths.data / "upper", paths.data / "work", paths.rootfs):
+            d.mkdir(parents=True, exist_ok=True)
+        if not rootfs_mod.is_mountpoint(paths.rootfs):
+            rootfs_mod.mount_overlay(lowers, paths.data / "upper", paths.data / "work", paths.rootfs)
+
+    def _spec(self, c: Container, paths: Paths) -> dict[str, object]:
+        cfg, hc = c.config, c.host_config
+        passwd = rootfs_mod.read_in_root(paths.rootfs, "/etc/passwd")
+        group = rootfs_mod.read_in_root(paths.rootfs, "/etc/group")
+        user = resolve_user(
+            str(cfg.get("User") or ""),
+            passwd=passwd.decode(errors="replace") if passwd else None,
+            group=group.decode(errors="replace") if group else None,
+        )
+        network = str(hc.get("NetworkMode") or "none")
+        hostname = str(cfg.get("Hostname") or c.id[:12])
+        if network == "host":
+            hostname = socket.gethostname()
+        env = list(cfg.get("Env") or [])
+        if not any(e.startswith("HOSTNAME=") for e in env):
+            env.insert(1 if env else 0, f"HOSTNAME={hostname}")
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={user.home}")
+        if cfg.get("Tty") and not any(e.startswith("TERM=") for e in env):
+            env.append("TERM=xterm")
+        binds = self._etc_files(c, paths, hostname, network)
+        return build_spec(
+            SpecInput(
+                container_id=c.id,
+                args=(c.path, *c.args),
+                env=tuple(env),
+                cwd=str(cfg.get("WorkingDir") or "/"),
+                uid=user.uid,
+                gid=user.gid,
+                additional_gids=user.additional_gids,
+                hostname=hostname,
+                tty=False,
+                rootfs=str(paths.rootfs),
+                init=bool(hc.get("Init")) and self._init_binary is not None,
+                init_source=self._init_binary or "",
+                cgroups_path=self._cgroups.runtime_path(c.id),
+                resources=resources_of(hc),
+                network_mode=network,
+                binds=binds,
+                nofile=_nofile_cap(),
+                swap_accounting=self._cgroups.swap_accounting,
+            )
+        )
+
+    def _etc_files(self, c: Container, paths: Paths, hostname: str, network: str) -> tuple[BindMount, ...]:
+        """Generate /etc/hostname, /etc/hosts and /etc/resolv.conf and bind them in."""
+        files = {
+            "hostname": hostname + "\n",
+            "hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+            "resolv.conf": _resolv_conf(),
+        }
+        if network == "host":
+            files["hosts"] = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else files["hosts"]
+        binds = []
+        for name, text in files.items():
+            path = paths.data / name
+            path.write_text(text)
+            binds.append(BindMount(str(path), f"/etc/{name}"))
+        return tuple(binds)
+
+    # -- supervision ------------------------------------------------------------------
+
+    async def _supervise(self, h: Handle, output: _Output | None) -> None:
+        """Watch runs of ``h`` until its restart policy lets it rest."""
+        with structlog.contextvars.bound_contextvars(container_id=h.id):
+            try:
+                while True:
+                    started = time.monotonic()
+                    code, oom = await self._watch_run(h, output)
+                    output = None
+                    restarting = await self._finish_run(h, code, oom, ran_for_s=time.monotonic() - started)
+                    if not restarting:
+                        break
+                    output = await self._restart_after_backoff(h)
+                    if output is None:
+                        break
+            finally:
+                h.supervising = False
+            if h.record.host_config.get("AutoRemove") and not self._shutting_down:
+                with trio.CancelScope(shield=True):
+                    try:
+                        await self.remove(h.id, force=True)
+                    except BerthError as exc:
+                        log.warning("container.autoremove_failed", error=str(exc))
+
+    async def _watch_run(self, h: Handle, output: _Output | None) -> tuple[int, bool]:
+        """Wait for the process to end while copying its output; returns (code, oom)."""
+        oom_seen = False
+        if output is None:
+            # Adopted after a daemon restart: no pipes any more, only the pidfd.
+            code = await wait_exit(h.pidfd)
+        else:
+            opts = h.record.host_config.get("LogConfig", {}).get("Config", {})
+            writer = LogWriter(
+                self.paths(h.id).log,
+                h.hub,
+                max_size=parse_size(opts["max-size"]) if "max-size" in opts else 0,
+                max_file=int(opts.get("max-file", "1")),
+            )
+            if h.record.host_config.get("LogConfig", {}).get("Type") == "none":
+                writer.max_size = 0
+            code = 0
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_copy_output, output, "stdout", writer)
+                    nursery.start_soon(_copy_output, output, "stderr", writer)
+                    if output.oomfd is not None:
+                        nursery.start_soon(self._watch_oom, h, output.oomfd)
+                    code = await wait_exit(h.pidfd)
+                    # The pipes reach EOF once every process holding them is gone.
+                    with trio.move_on_after(OUTPUT_DRAIN_S):
+                        await output.drained.wait()
+                    nursery.cancel_scope.cancel()
+            finally:
+                writer.close()
+                output.close()
+                h.hub.end_of_run()
+        os.close(h.pidfd)
+        h.pidfd = -1
+        oom_seen = self._cgroups.oom_kills(h.id) > 0
+        return code, oom_seen
+
+    async def _watch_oom(self, h: Handle, efd: int) -> None:
+        await trio.lowlevel.wait_readable(efd)
+        if self._cgroups.oom_kills(h.id) > 0:
+            await self._emit(h, "oom")
+            h.oom_announced = True
+
+    async def _finish_run(self, h: Handle, code: int, oom: bool, *, ran_for_s: float) -> bool:
+        """Record an exit; decide and record a restart. Returns True to restart."""
+        paths = self.paths(h.id)
+        with trio.CancelScope(shield=True):
+            await self.runtime.delete(h.id, bundle=paths.bundle, force=True)
+            self._cgroups.remove(h.id)
+            if oom and not h.oom_announced:
+                await self._emit(h, "oom")
+            h.oom_announced = False
+            manual = h.stopping or h.record.state.manually_stopped
+            await self._save(
+                h, status=Status.EXITED, pid=0, exit_code=code, oom_killed=oom, finished_at=_now(), manually_stopped=manual
+            )
+            await self._emit(h, "die", exitCode=str(code))
+            log.info("container.exited", exit_code=code, oom_killed=oom)
+            notice, h.exited = h.exited, ExitNotice()
+            notice.code = code
+            notice.set()
+            policy = parse_policy(h.record.host_config.get("RestartPolicy"))
+            decision = decide_restart(
+                policy,
+                exit_code=code,
+                manually_stopped=manual or self._shutting_down,
+                ran_for_s=ran_for_s,
+                restart_count=h.record.state.restart_count,
+                backoff_s=h.backoff_s,
+            )
+            if not decision.restart:
+                h.backoff_s = 0.0
+                if not h.record.host_config.get("AutoRemove"):
+                    await trio.to_thread.run_sync(_unmount_quietly, paths.rootfs)
+                return False
+            h.backoff_s = decision.next_backoff_s
+            await self._save(h, status=Status.RESTARTING)
+            log.info("container.restart_scheduled", delay_s=decision.delay_s)
+            h.restart_delay_s = decision.delay_s
+            return True
+
+    async def _restart_after_backoff(self, h: Handle) -> _Output | None:
+        delay = h.restart_delay_s
+        with trio.CancelScope() as scope:
+            h.restart_scope = scope
+            await trio.sleep(delay)
+        h.restart_scope = None
+        if scope.cancelled_caught:
+            return None  # stopped (or started by hand) during the back-off
+        async with h.lock:
+            if h.record.state.status is not Status.RESTARTING:
+                return None
+            try:
+                h.pidfd = await self._launch(h)
+            except BerthError as exc:
+                log.warning("container.restart_failed", error=str(exc))
+                await self._save(h, status=Status.EXITED, error=str(exc))
+                return None
+            await self._save(h, restart_count=h.record.state.restart_count + 1)
+            await self._emit(h, "restart")
+            await self._emit(h, "start")
+            return self._open_output(h)
+
+    # -- stop / kill / restart ----------------------------------------------------------
+
+    async def stop(self, ref: str, *, timeout: int | None, signal_name: str | None = None, manual: bool = True) -> None:
+        h = self.get(ref)
+        status = h.record.state.status
+        if status is Status.RESTARTING and h.restart_scope is not None:
+            h.restart_scope.cancel()
+            await self._save(h, status=Status.EXITED, manually_stopped=manual)
+            await self._emit(h, "stop")
+            return
+        next_state(status, Op.STOP)  # 304 when not running
+        sig = signal_number(signal_name or h.record.config.get("StopSignal"), signal.SIGTERM)
+        if timeout is None:
+            timeout = h.record.config.get("StopTimeout")
+        if timeout is None:
+            timeout = DEFAULT_STOP_TIMEOUT
+        h.stopping = True
+        if manual:
+            await self._save(h, manually_stopped=True)
+        notice = h.exited
+        if h.pidfd >= 0 and send_signal(h.pidfd, sig):
+            await self._emit(h, "kill", signal=str(sig))
+        with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
+            await notice.wait()
+        if not notice.is_set():
+            log.info("container.stop_timeout_kill", timeout=timeout)
+            if h.pidfd >= 0 and send_signal(h.pidfd, signal.SIGKILL):
+                await self._emit(h, "kill", signal=str(int(signal.SIGKILL)))
+            await notice.wait()
+        await self._emit(h, "stop")
+
+    async def kill(self, ref: str, signal_name: str | None) -> None:
+        h = self.get(ref)
+        sig = signal_number(signal_name, signal.SIGKILL)
+        if h.record.state.status not in (Status.RUNNING, Status.PAUSED) or h.pidfd < 0:
+            raise Conflict(f"Cannot kill container: {ref}: container {h.id} is not running")
+        if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+            h.stopping = True
+            await self._save(h, manually_stopped=True)
+        send_signal(h.pidfd, sig)
+        await self._emit(h, "kill", signal=str(sig))
+
+    async def restart(self, ref: str, *, timeout: int | None, signal_name: str | None = None) -> None:
+        h = self.get(ref)
+        try:
+            await self.stop(h.id, timeout=timeout, signal_name=signal_name)
+        except NotModified:
+            pass
+        # Wait for the supervise task to finish recording the exit before starting again.
+        while h.supervising:
+            await trio.sleep(0.01)
+        await self.start(h.id)
+        await self._emit(h, "restart")
+
+    # -- wait ---------------------------------------------------------------------
+
+    async def wait(self, ref: str, condition: str) -> tuple[int, str]:
+        h = self.get(ref)
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition}")
+        if condition == "removed":
+            notice = h.removed
+            await notice.wait()
+            return notice.code, notice.error
+        if condition in ("", "not-running") and not is_active(h.record.state.status):
+            return h.record.state.exit_code, h.record.state.error
+        notice = h.exited
+        await notice.wait()
+        return notice.code, notice.error
+
+    # -- remove ---------------------------------------------------------------------
+
+    async def remove(self, ref: str, *, force: bool) -> None:
+        h = self.get(ref)
+        status = h.record.state.status
+        if status is Status.REMOVING:
+            raise Conflict(f"removal of container {h.id} is already in progress")
+        if is_active(status):
+            if not force:
+                raise Conflict(
+                    f'cannot remove container "/{h.record.name}": container is {status.value}: '
+                    "stop the container before removing or force remove"
+                )
+            await self._force_stop(h)
+        async with h.lock:
+            if h.id not in self._handles:
+                return
+            notice = h.removed
+            await self._save(h, status=Status.REMOVING)
+            paths = self.paths(h.id)
+            with trio.CancelScope(shield=True):
+                await self.runtime.delete(h.id, bundle=paths.bundle, force=True)
+                await trio.to_thread.run_sync(_remove_dirs, paths)
+                self._cgroups.remove(h.id)
+                await self._db.run(rows.delete, h.id)
+                self._handles.pop(h.id, None)
+                await self._emit(h, "destroy")
+        notice.code = h.record.state.exit_code
+        notice.set()
+        log.info("container.removed", container_id=h.id)
+
+    async def _remove_quietly(self, cid: str) -> None:
+        try:
+            await self.remove(cid, force=True)
+        except BerthError as exc:
+            log.warning("container.autoremove_failed", container_id=cid, error=str(exc))
+
+    async def _force_stop(self, h: Handle) -> None:
+        if h.record.state.status is Status.RESTARTING and h.restart_scope is not None:
+            h.restart_scope.cancel()
+        notice = h.exited
+        h.stopping = True
+        if h.pidfd >= 0 and send_signal(h.pidfd, signal.SIGKILL):
+            await self._emit(h, "kill", signal=str(int(signal.SIGKILL)))
+            await notice.wait()
+        while h.supervising:
+            await trio.sleep(0.01)
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        h = self.get(ref)
+        new_name = names.validate_name(new_name)
+        if any(o.record.name == new_name for o in self._handles.values() if o is not h):
+            raise Conflict(f'Conflict. The container name "/{new_name}" is already in use')
+        old = h.record.name
+        await self._db.run(rows.rename, h.id, new_name)
+        h.record = attrs.evolve(h.record, name=new_name)
+        await self._emit(h, "rename", oldName="/" + old)
+
+
+@attrs.define
+class _Output:
+    stdout: int
+    stderr: int
+    oomfd: int | None
+    drained: trio.Event = attrs.field(factory=trio.Event)
+    open_streams: int = 2
+
+    def stream_done(self) -> None:
+        self.open_streams -= 1
+        if self.open_streams <= 0:
+            self.drained.set()
+
+    def close(self) -> None:
+        for fd in (self.stdout, self.stderr, self.oomfd):
+            if fd is not None and fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.stdout = self.stderr = -1
+        self.oomfd = None
+
+
+async def _copy_output(output: _Output, stream: str, writer: LogWriter) -> None:
+    """Copy one pipe into the log until EOF. Cancellation: stops reading; the fd stays
+    open (``_Output.close`` owns it)."""
+    fd = output.stdout if stream == "stdout" else output.stderr
+    os.set_blocking(fd, False)
+    while True:
+        await trio.lowlevel.wait_readable(fd)
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            continue
+        if not data:
+            break
+        writer.feed(stream, data)
+    output.stream_done()
+
+
+def _resolv_conf() -> str:
+    try:
+        text = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        text = ""
+    lines = [ln for ln in text.splitlines() if not ln.strip().startswith("nameserver 127.")]
+    if not any(ln.startswith("nameserver") for ln in lines):
+        lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
+    return "\n".join(lines) + "\n"
+
+
+def _unmount_quietly(target: Path) -> None:
+    try:
+        rootfs_mod.unmount(target)
+    except OSError as exc:
+        log.warning("container.unmount_failed", path=str(target), error=str(exc))
+
+
+def _remove_dirs(paths: Paths) -> None:
+    rootfs_mod.unmount(paths.rootfs)
+    shutil.rmtree(paths.bundle, ignore_errors=True)
+    shutil.rmtree(paths.data, ignore_errors=True)
+

@@ -1,0 +1,257 @@
+"""The local image store: layers unpacked once per chain id, images by config digest,
+tags by normalised reference (ARCHITECTURE.md §4).
+
+Layout under ``<data-root>/image``: ``layers/<chain hex>/diff`` (an overlay lowerdir),
+``tmp/`` for imports in progress (a crash leaves only garbage there, swept at start).
+A layer directory appears under its final name only once completely unpacked
+(rename), and its row is written after that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import structlog
+import trio
+
+from store import images as rows
+from store.db import Database
+from supervisor.errors import Conflict, InvalidArgument, NoSuchImage
+from supervisor.events.log import EventLog
+from supervisor.images import reference
+from supervisor.images.changes import apply_changes
+from supervisor.images.unpack import open_layer_stream, unpack_layer
+from supervisor.model import ChainId, Image, ImageId, Layer
+
+log = structlog.get_logger()
+
+InUse = Callable[[str], Awaitable[list[str]]]  # image id -> ids of containers using it
+
+
+class _HashingReader:
+    """Wraps a stream, hashing every byte read (the uncompressed tar: the diff id)."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner = inner
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.inner.read(n)
+        self.sha.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode_config(config: dict[str, Any]) -> bytes:
+    return json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+
+
+class ImageStore:
+    def __init__(self, db: Database, events: EventLog, root: Path) -> None:
+        self._db = db
+        self._events = events
+        self.root = root
+        self.layers_dir = root / "layers"
+        self.tmp_dir = root / "tmp"
+        self.layers_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._limiter = trio.CapacityLimiter(2)
+
+    # -- lookups -----------------------------------------------------------------
+
+    async def resolve(self, name: str) -> Image:
+        """An image by id, reference or unique id prefix. Raises NoSuchImage (404)."""
+        image = await self._db.run(_resolve, name)
+        if image is None:
+            raise NoSuchImage(name)
+        return image
+
+    async def list(self) -> list[Image]:
+        return await self._db.run(rows.all_images)
+
+    def layer_path(self, chain_id: str) -> Path:
+        return self.layers_dir / chain_id.removeprefix("sha256:") / "diff"
+
+    def lowerdirs(self, image: Image) -> list[Path]:
+        """The overlay lowerdirs of ``image``, top layer first."""
+        return [self.layer_path(c) for c in reversed(image.layers)]
+
+    # -- import ----------------------------------------------------------------------
+
+    async def import_tarball(
+        self,
+        body: AsyncIterator[bytes],
+        *,
+        repo: str | None,
+        tag: str | None,
+        changes: list[str],
+        message: str = "",
+        source: str = "-",
+    ) -> Image:
+        """Import a root filesystem tarball (plain, gzip or zstd) as a one-layer image.
+
+        Errors: InvalidArgument for a bad reference, change or hostile tar (nothing is
+        registered then).
+        """
+        target = None
+        if repo:
+            target = reference.parse(f"{repo}:{tag}" if tag else repo).with_default_tag()
+            if target.digest:
+                raise InvalidArgument("cannot import to a digest reference")
+        base_config = apply_changes({}, changes)
+        with tempfile.NamedTemporaryFile(dir=self.tmp_dir, prefix="import-", delete=False) as tmp:
+            upload = Path(tmp.name)
+            async for chunk in body:
+                tmp.write(chunk)
+        try:
+            layer = await trio.to_thread.run_sync(self._unpack_file, upload, limiter=self._limiter)
+        finally:
+            upload.unlink(missing_ok=True)
+        await self._db.run(rows.put_layer, layer)
+        created = now_rfc3339()
+        config: dict[str, Any] = {
+            "architecture": "amd64",
+            "os": "linux",
+            "created": created,
+            "config": base_config,
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+            "history": [{"created": created, "comment": message or f"Imported from {source}", "created_by": ""}],
+        }
+        raw = encode_config(config)
+        image = Image(
+            id=ImageId("sha256:" + hashlib.sha256(raw).hexdigest()),
+            config=config,
+            raw_config=raw,
+            created_ns=time.time_ns(),
+            size=layer.size,
+            layers=(layer.chain_id,),
+        )
+        await self._db.run(rows.put_image, image)
+        await self._events.emit("image", "import", image.id, {})
+        if target is not None:
+            await self.tag(image.id, str(target))
+        log.info("image.imported", image_id=image.id, size=layer.size)
+        return await self.resolve(image.id)
+
+    def _unpack_file(self, upload: Path) -> Layer:
+        work = Path(tempfile.mkdtemp(dir=self.tmp_dir, prefix="layer-"))
+        try:
+            dest = work / "diff"
+            dest.mkdir()
+            with open(upload, "rb") as raw:
+                stream = open_layer_stream(raw)
+                hashing = _HashingReader(stream)
+                stats = unpack_layer(hashing, dest)  # type: ignore[arg-type]
+                hashing.drain()
+            diff_id = "sha256:" + hashing.sha.hexdigest()
+            chain = ChainId(diff_id)  # a base layer's chain id is its diff id
+            final = self.layers_dir / chain.removeprefix("sha256:")
+            if final.exists():
+                shutil.rmtree(work, ignore_errors=True)
+            else:
+                work.rename(final)
+            return Layer(chain_id=chain, diff_id=diff_id, parent=None, size=stats.bytes)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+
+    # -- tags and removal -----------------------------------------------------------
+
+    async def tag(self, source: str, target: str) -> str:
+        image = await self.resolve(source)
+        ref = reference.parse(target).with_default_tag()
+        if ref.digest:
+            raise InvalidArgument("refusing to create a tag with a digest reference")
+        old = await self._db.run(rows.set_tag, str(ref), image.id, time.time_ns())
+        if old:
+            await self._events.emit("image", "untag", old, {"name": reference.familiar(str(ref))})
+        await self._events.emit("image", "tag", image.id, {"name": reference.familiar(str(ref))})
+        return str(ref)
+
+    async def remove(self, name: str, *, force: bool, in_use: InUse) -> list[dict[str, str]]:
+        """Docker's ``rmi``: untag a reference, delete the image once no tag is left.
+
+        Errors: Conflict (409) when a container uses the image (unless ``force``, which
+        then only untags), or when a bare id matches an image with several tags.
+        """
+        image = await self.resolve(name)
+        by_reference = _is_reference_to(name, image)
+        result: list[dict[str, str]] = []
+        users = await in_use(image.id)
+        if (by_reference and len(image.tags) > 1) or (by_reference and users):
+            ref = reference.normalize(name)
+            await self._db.run(rows.remove_tag, ref)
+            await self._events.emit("image", "untag", image.id, {"name": reference.familiar(ref)})
+            return [{"Untagged": reference.familiar(ref)}]
+        if users and not force:
+            raise Conflict(
+                f"conflict: unable to delete {image.id.removeprefix('sha256:')[:12]} (must be forced) - "
+                f"image is being used by stopped container {users[0][:12]}"
+            )
+        if not by_reference and len(image.tags) > 1 and not force:
+            raise Conflict(
+                f"conflict: unable to delete {image.id.removeprefix('sha256:')[:12]} (must be forced) - "
+                "image is referenced in multiple repositories"
+            )
+        for ref in image.tags:
+            await self._db.run(rows.remove_tag, ref)
+            await self._events.emit("image", "untag", image.id, {"name": reference.familiar(ref)})
+            result.append({"Untagged": reference.familiar(ref)})
+        if users:
+            return result  # forced: untagged, the image stays while containers use it
+        await self._db.run(rows.delete_image, image.id)
+        await self._events.emit("image", "delete", image.id, {})
+        result.append({"Deleted": image.id})
+        await self._gc_layers()
+        return result
+
+    async def _gc_layers(self) -> None:
+        for chain in await self._db.run(rows.unused_layers):
+            await self._db.run(rows.delete_layer, chain)
+            path = self.layers_dir / chain.removeprefix("sha256:")
+            await trio.to_thread.run_sync(shutil.rmtree, path, True)
+
+
+def _is_reference_to(name: str, image: Image) -> bool:
+    try:
+        return reference.normalize(name) in image.tags
+    except InvalidArgument:
+        return False
+
+
+def _resolve(conn: Any, name: str) -> Image | None:
+    if name.startswith("sha256:") and len(name) == 71:
+        return rows.get_image(conn, name)
+    try:
+        ref = reference.normalize(name)
+    except InvalidArgument:
+        ref = None
+    if ref:
+        image_id = rows.resolve_tag(conn, ref)
+        if image_id:
+            return rows.get_image(conn, image_id)
+    prefix = name.removeprefix("sha256:")
+    if prefix and all(c in "0123456789abcdef" for c in prefix):
+        matches = [i for i in rows.image_ids(conn) if i.removeprefix("sha256:").startswith(prefix)]
+        if len(matches) == 1:
+            return rows.get_image(conn, matches[0])
+    return None
+

@@ -1,0 +1,99 @@
+"""cgroup paths, OOM notification and counters, for cgroup v1 and v2.
+
+berth puts every container at ``berth/<id>`` under each controller (v1) or under the
+unified hierarchy (v2); the OCI runtime creates and removes the directories, berth only
+reads counters and registers for OOM notifications.
+
+OOM (ARCHITECTURE.md §3): the notification is a hint — v1's eventfd also fires when the
+cgroup is removed — so the ``oom_kill`` counter read after the exit decides
+``OOMKilled``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PARENT = "berth"
+
+
+@attrs.frozen
+class CgroupLayout:
+    v2: bool
+    root: Path = CGROUP_ROOT
+
+    @classmethod
+    def probe(cls, root: Path = CGROUP_ROOT) -> CgroupLayout:
+        return cls(v2=(root / "cgroup.controllers").exists(), root=root)
+
+    def runtime_path(self, cid: str) -> str:
+        """The ``linux.cgroupsPath`` to give the runtime (cgroupfs driver)."""
+        return f"/{PARENT}/{cid}"
+
+    def dir(self, controller: str, cid: str) -> Path:
+        if self.v2:
+            return self.root / PARENT / cid
+        return self.root / controller / PARENT / cid
+
+    @property
+    def swap_accounting(self) -> bool:
+        if self.v2:
+            return True
+        return (self.root / "memory" / "memory.memsw.limit_in_bytes").exists()
+
+    def oom_kills(self, cid: str) -> int:
+        """The cgroup's ``oom_kill`` counter (0 when unreadable)."""
+        d = self.dir("memory", cid)
+        name = "memory.events" if self.v2 else "memory.oom_control"
+        try:
+            text = (d / name).read_text()
+        except OSError:
+            return 0
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return 0
+
+    def register_oom_eventfd(self, cid: str) -> int | None:
+        """v1: an eventfd that becomes readable on OOM (or removal). None on v2/failure.
+
+        Resource handling: the caller owns and closes the returned fd.
+        """
+        if self.v2:
+            return None
+        d = self.dir("memory", cid)
+        efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        try:
+            ofd = os.open(d / "memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                with open(d / "cgroup.event_control", "w") as ctl:
+                    ctl.write(f"{efd} {ofd}")
+            finally:
+                os.close(ofd)
+        except OSError:
+            os.close(efd)
+            return None
+        return efd
+
+    def remove(self, cid: str) -> None:
+        """Remove the container's cgroup directories the runtime left behind, if any."""
+        controllers = [""] if self.v2 else [p.name for p in self.root.iterdir() if p.is_dir()]
+        for c in controllers:
+            d = self.dir(c, cid) if not self.v2 else self.root / PARENT / cid
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+    def remove_parent(self) -> None:
+        """Remove the (empty) ``berth`` parents at daemon shutdown."""
+        parents = [self.root / PARENT] if self.v2 else [p / PARENT for p in self.root.iterdir() if p.is_dir()]
+        for d in parents:
+            try:
+                d.rmdir()
+            except OSError:
+                pass

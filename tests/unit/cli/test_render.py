@@ -1,0 +1,302 @@
+"""docker's text output: tabwriter tables, go-units wording, ps/images rows, event lines."""
+
+from __future__ import annotations
+
+from datetime import timedelta, timezone
+
+import pytest
+
+from cli.data import normalize_reference, split_reference
+from cli.render import (
+    CONTAINER_HEADERS,
+    IMAGE_HEADERS,
+    IMAGES_TABLE,
+    PS_TABLE,
+    bytes_size,
+    container_fields,
+    display_ports,
+    ellipsis,
+    event_line,
+    go_quote,
+    human_duration,
+    human_size,
+    image_rows,
+    info_text,
+    prepare_format,
+    render_rows,
+    tabwrite,
+    truncate_id,
+    version_text,
+)
+from cli.template import TemplateError
+
+UTC = timezone.utc
+NOW = 1_700_000_000.0
+CID = "4f2a9c0e1b7d" + "a" * 52
+
+
+def test_tabwrite_pads_to_widest_cell_plus_three_min_ten() -> None:
+    text = "CONTAINER ID\tIMAGE\tNAMES\nabc\tbusybox:latest\tx\n"
+    assert tabwrite(text) == (
+        "CONTAINER ID   IMAGE            NAMES\n"
+        "abc            busybox:latest   x\n"
+    )
+
+
+def test_tabwrite_last_cell_is_never_padded_and_empty_cells_align() -> None:
+    assert tabwrite("a\t\tz\nbb\tc\t\n") == "a                   z\nbb        c         \n"
+
+
+def test_tabwrite_blocks_split_on_lines_without_the_column() -> None:
+    assert tabwrite("a\tb\nno tabs here\nlonger cell\tc\n") == (
+        "a         b\nno tabs here\nlonger cell   c\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.4, "Less than a second"),
+        (1, "1 second"),
+        (5, "5 seconds"),
+        (59.9, "59 seconds"),
+        (60, "About a minute"),
+        (119, "About a minute"),
+        (120, "2 minutes"),
+        (59 * 60 + 59, "59 minutes"),
+        (3600, "About an hour"),
+        (5400, "2 hours"),
+        (47 * 3600, "47 hours"),
+        (48 * 3600, "2 days"),
+        (13 * 86400, "13 days"),
+        (14 * 86400, "2 weeks"),
+        (60 * 86400, "2 months"),
+        (800 * 86400, "2 years"),
+    ],
+)
+def test_human_duration_go_units_wording(seconds: float, text: str) -> None:
+    assert human_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0B"),
+        (999, "999B"),
+        (1000, "1kB"),
+        (4_261_376, "4.26MB"),
+        (1_240_000, "1.24MB"),
+        (77_800_000, "77.8MB"),
+        (187_000_000, "187MB"),
+        (999_999, "1e+03kB"),
+        (5 * 10**12, "5TB"),
+    ],
+)
+def test_human_size_three_significant_digits(size: int, text: str) -> None:
+    assert human_size(size) == text
+
+
+def test_bytes_size_binary_four_digits() -> None:
+    assert bytes_size(8_194_473_984) == "7.632GiB"
+    assert bytes_size(512) == "512B"
+
+
+@pytest.mark.parametrize(
+    ("raw", "quoted"),
+    [
+        ("sleep 1", '"sleep 1"'),
+        ('echo "hi"', '"echo \\"hi\\""'),
+        ("a\tb\n", '"a\\tb\\n"'),
+        ("\x01", '"\\x01"'),
+        ("caf\u00e9 \u2026", '"caf\u00e9 \u2026"'),
+    ],
+)
+def test_go_quote(raw: str, quoted: str) -> None:
+    assert go_quote(raw) == quoted
+
+
+def test_ellipsis_and_truncate_id() -> None:
+    assert ellipsis("short", 20) == "short"
+    assert ellipsis("x" * 25, 20) == "x" * 19 + "\u2026"
+    assert truncate_id("sha256:" + "b" * 64) == "b" * 12
+    assert truncate_id(CID) == CID[:12]
+
+
+def test_display_ports_groups_ranges_and_mappings() -> None:
+    ports = [
+        {"PrivatePort": 80, "PublicPort": 8080, "IP": "0.0.0.0", "Type": "tcp"},
+        {"PrivatePort": 53, "Type": "udp"},
+        {"PrivatePort": 8000, "Type": "tcp"},
+        {"PrivatePort": 8001, "Type": "tcp"},
+        {"PrivatePort": 80, "PublicPort": 8080, "IP": "::", "Type": "tcp"},
+        {"PrivatePort": 443, "PublicPort": 443, "IP": "0.0.0.0", "Type": "tcp"},
+    ]
+    assert display_ports(ports) == (
+        "53/udp, 0.0.0.0:443->443/tcp, 8000-8001/tcp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
+    )
+
+
+CONTAINER = {
+    "Id": CID,
+    "Names": ["/web"],
+    "Image": "busybox",
+    "Command": "sleep 3600",
+    "Created": int(NOW) - 5,
+    "State": "running",
+    "Status": "Up 4 seconds",
+    "Ports": [],
+    "Labels": {"b": "2", "a": "1"},
+    "Mounts": [{"Name": "averyveryverylongvolumename", "Driver": "local"}],
+    "NetworkSettings": {"Networks": {"bridge": {}, "alpha": {}}},
+    "SizeRw": 0,
+    "SizeRootFs": 4_261_376,
+}
+
+
+def test_container_fields_docker_columns() -> None:
+    row = container_fields(CONTAINER, now=NOW, tz=UTC)
+    assert row["ID"] == CID[:12]
+    assert row["Names"] == "web"
+    assert row["Command"] == '"sleep 3600"'
+    assert row["RunningFor"] == "5 seconds ago"
+    assert row["CreatedAt"] == "2023-11-14 22:13:15 +0000 UTC"
+    assert row["Labels"] == "a=1,b=2"
+    assert row["Mounts"] == "averyveryveryl\u2026"
+    assert row["LocalVolumes"] == "1"
+    assert row["Networks"] == "alpha,bridge"
+    assert row["Size"] == "0B (virtual 4.26MB)"
+
+
+def test_container_fields_no_trunc_keeps_everything() -> None:
+    row = container_fields({**CONTAINER, "Command": "x" * 30}, now=NOW, tz=UTC, trunc=False)
+    assert row["ID"] == CID
+    assert row["Command"] == '"' + "x" * 30 + '"'
+
+
+def test_ps_default_table_exact() -> None:
+    rows = [
+        container_fields(CONTAINER, now=NOW, tz=UTC),
+        container_fields(
+            {**CONTAINER, "Id": "f" * 64, "Names": ["/db"], "Image": "sha256:" + "c" * 64,
+             "Command": "sh -c 'while true; do sleep 1; done'", "Created": int(NOW) - 7200,
+             "Status": "Exited (0) 2 minutes ago", "Ports": [{"PrivatePort": 80, "Type": "tcp"}]},
+            now=NOW, tz=UTC,
+        ),
+    ]
+    text = render_rows(PS_TABLE, rows, headers=CONTAINER_HEADERS, default_table=PS_TABLE)
+    assert text.splitlines() == [
+        "CONTAINER ID   IMAGE          COMMAND                  CREATED         STATUS                     PORTS     NAMES",
+        '4f2a9c0e1b7d   busybox        "sleep 3600"             5 seconds ago   Up 4 seconds                         web',
+        'ffffffffffff   cccccccccccc   "sh -c \'while true; …"   2 hours ago     Exited (0) 2 minutes ago   80/tcp    db',
+    ]
+
+
+def test_ps_empty_table_is_just_the_header() -> None:
+    text = render_rows(PS_TABLE, [], headers=CONTAINER_HEADERS, default_table=PS_TABLE)
+    assert text == "CONTAINER ID   IMAGE     COMMAND   CREATED   STATUS    PORTS     NAMES\n"
+
+
+def test_render_rows_custom_table_and_plain_formats() -> None:
+    rows = [container_fields(CONTAINER, now=NOW, tz=UTC)]
+    table = render_rows("table {{.ID}}\\t{{.Image}}", rows, headers=CONTAINER_HEADERS, default_table=PS_TABLE)
+    assert table == "CONTAINER ID   IMAGE\n4f2a9c0e1b7d   busybox\n"
+    plain = render_rows("{{.Names}}: {{.State}}", rows, headers=CONTAINER_HEADERS, default_table=PS_TABLE)
+    assert plain == "web: running\n"
+    label = render_rows('{{.Label "a"}}', rows, headers=CONTAINER_HEADERS, default_table=PS_TABLE)
+    assert label == "1\n"
+    as_json = render_rows("json", rows, headers=CONTAINER_HEADERS, default_table=PS_TABLE)
+    assert as_json.startswith('{"ID":"4f2a9c0e1b7d","Names":"web"')
+    with pytest.raises(TemplateError, match="can't evaluate field Nope"):
+        render_rows("{{.Nope}}", rows, headers=CONTAINER_HEADERS, default_table=PS_TABLE)
+
+
+def test_prepare_format() -> None:
+    assert prepare_format("table {{.ID}}\\t{{.Names}}\\n") == (True, "{{.ID}}\t{{.Names}}\n")
+    assert prepare_format(" {{.ID}} ") == (False, "{{.ID}}")
+
+
+IMAGE = {
+    "Id": "sha256:" + "d" * 64,
+    "RepoTags": ["busybox:latest", "busybox:1.36", "localhost:5000/tools/bb:v1"],
+    "RepoDigests": ["busybox@sha256:" + "e" * 64],
+    "Created": int(NOW) - 3 * 86400,
+    "Size": 4_261_376,
+    "Containers": -1,
+}
+
+
+def test_image_rows_one_per_tag() -> None:
+    rows = image_rows(IMAGE, now=NOW, tz=UTC)
+    assert [(r["Repository"], r["Tag"], r["Digest"]) for r in rows] == [
+        ("busybox", "latest", "<none>"),
+        ("busybox", "1.36", "<none>"),
+        ("localhost:5000/tools/bb", "v1", "<none>"),
+    ]
+    assert rows[0]["ID"] == "d" * 12
+    assert rows[0]["CreatedSince"] == "3 days ago"
+    assert rows[0]["Size"] == "4.26MB"
+
+
+def test_image_rows_digests_and_dangling() -> None:
+    rows = image_rows(IMAGE, now=NOW, tz=UTC, digests=True)
+    assert rows[0]["Digest"] == "sha256:" + "e" * 64
+    dangling = image_rows({"Id": "sha256:" + "1" * 64, "RepoTags": None, "Size": 10}, now=NOW, tz=UTC)
+    assert [(r["Repository"], r["Tag"]) for r in dangling] == [("<none>", "<none>")]
+    digest_only = image_rows(
+        {"Id": "sha256:" + "1" * 64, "RepoTags": [], "RepoDigests": ["alpine@sha256:" + "2" * 64]},
+        now=NOW, tz=UTC,
+    )
+    assert [(r["Repository"], r["Tag"]) for r in digest_only] == [("alpine", "<none>")]
+
+
+def test_images_default_table_exact() -> None:
+    rows = image_rows(IMAGE, now=NOW, tz=UTC)[:1]
+    text = render_rows(IMAGES_TABLE, rows, headers=IMAGE_HEADERS, default_table=IMAGES_TABLE)
+    assert text.splitlines() == [
+        "REPOSITORY   TAG       IMAGE ID       CREATED      SIZE",
+        "busybox      latest    dddddddddddd   3 days ago   4.26MB",
+    ]
+
+
+def test_event_line_docker_default_format() -> None:
+    event = {
+        "Type": "container",
+        "Action": "start",
+        "Actor": {"ID": CID, "Attributes": {"name": "x", "image": "busybox"}},
+        "time": 1704067200,
+        "timeNano": 1704067200123456789,
+    }
+    assert event_line(event, tz=UTC) == (
+        f"2024-01-01T00:00:00.123456789Z container start {CID} (image=busybox, name=x)"
+    )
+    plus_one = timezone(timedelta(hours=1))
+    assert event_line({**event, "Actor": {"ID": "x"}}, tz=plus_one) == (
+        "2024-01-01T01:00:00.123456789+01:00 container start x"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ref", "split", "normalized"),
+    [
+        ("busybox", ("busybox", ""), "busybox:latest"),
+        ("busybox:1.36", ("busybox", "1.36"), "busybox:1.36"),
+        ("localhost:5000/bb", ("localhost:5000/bb", ""), "localhost:5000/bb:latest"),
+        ("localhost:5000/bb:v1", ("localhost:5000/bb", "v1"), "localhost:5000/bb:v1"),
+        ("bb@sha256:abc", ("bb", ""), "bb@sha256:abc"),
+    ],
+)
+def test_references(ref: str, split: tuple[str, str], normalized: str) -> None:
+    assert split_reference(ref) == split
+    assert normalize_reference(ref) == normalized
+
+
+def test_version_and_info_text() -> None:
+    client = {"Version": "0.1.0", "ApiVersion": "1.43", "PythonVersion": "3.11.7", "Os": "linux", "Arch": "amd64"}
+    server = {"Version": "0.1.0", "ApiVersion": "1.43", "MinAPIVersion": "1.24", "Os": "linux", "Arch": "amd64"}
+    text = version_text(client, server)
+    assert text.startswith("Client:\n Version:           0.1.0\n API version:       1.43\n")
+    assert "  API version:      1.43 (minimum version 1.24)\n" in text
+    assert version_text(client, None).count("\n") == 5
+    info = info_text("0.1.0", {"Containers": 3, "ContainersRunning": 1, "Images": 2, "MemTotal": 8_194_473_984, "NCPU": 2})
+    assert " Containers: 3\n  Running: 1\n" in info
+    assert " Total Memory: 7.632GiB\n" in info
