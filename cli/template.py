@@ -1276,6 +1276,8 @@ class Template:
             self._nodes = _Parser(source).parse()
         except RecursionError:
             raise TemplateError("template: nesting too deep") from None
+        except TemplateError as exc:
+            raise TemplateError(_one_line(str(exc))) from None
 
     def render(self, data: object, *, header: bool = False) -> str:
         """Execute against ``data``.
@@ -1296,11 +1298,15 @@ class Template:
         except RecursionError:
             raise TemplateError("template: nesting too deep") from None
         except TemplateError as exc:
-            msg = str(exc)
+            msg = _one_line(str(exc))
             if not msg.startswith("template:"):
                 msg = f"template: :1: {msg}"
             raise TemplateError(msg) from None
         return "".join(run.out)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def render(source: str, data: object) -> str:

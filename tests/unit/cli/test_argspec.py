@@ -5,10 +5,9 @@ from __future__ import annotations
 import functools
 
 import pytest
+from cyclopts import App
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from cyclopts import App
 
 from cli.app import build_app, parse_with_cyclopts
 from cli.argspec import (
@@ -49,7 +48,11 @@ def test_run_options_before_image_belong_to_run_after_to_the_command() -> None:
 def test_combined_short_flags_and_values() -> None:
     parsed = parse_argv(["run", "-dit", "--name=web", "-m", "64m", "-c", "512", "busybox"])
     assert parsed is not None
-    assert (parsed.flag("detach"), parsed.flag("interactive"), parsed.flag("tty")) == (True, True, True)
+    assert (parsed.flag("detach"), parsed.flag("interactive"), parsed.flag("tty")) == (
+        True,
+        True,
+        True,
+    )
     assert parsed.text("name") == "web"
     assert parsed.text("memory") == "64m"
     assert parsed.number("cpu_shares") == 512
@@ -106,9 +109,27 @@ def test_aliases_map_to_commands_with_presets() -> None:
 
 def test_insert_rest_delimiter_for_cyclopts() -> None:
     spec = SPECS["run"]
-    assert insert_rest_delimiter(spec, ["-d", "busybox", "ls", "-l"]) == ["-d", "busybox", "--", "ls", "-l"]
-    assert insert_rest_delimiter(spec, ["-e", "X", "-m64m", "bb"]) == ["-e", "X", "-m64m", "bb", "--"]
-    assert insert_rest_delimiter(spec, ["--name", "a", "--", "bb", "x"]) == ["--name", "a", "bb", "--", "x"]
+    assert insert_rest_delimiter(spec, ["-d", "busybox", "ls", "-l"]) == [
+        "-d",
+        "busybox",
+        "--",
+        "ls",
+        "-l",
+    ]
+    assert insert_rest_delimiter(spec, ["-e", "X", "-m64m", "bb"]) == [
+        "-e",
+        "X",
+        "-m64m",
+        "bb",
+        "--",
+    ]
+    assert insert_rest_delimiter(spec, ["--name", "a", "--", "bb", "x"]) == [
+        "--name",
+        "a",
+        "bb",
+        "--",
+        "x",
+    ]
     assert insert_rest_delimiter(SPECS["ps"], ["-a"]) == ["-a"]
 
 
@@ -131,7 +152,9 @@ def test_cyclopts_agrees_on_examples() -> None:
         assert cyclopts_parse(argv) == fast, argv
 
 
-def test_cyclopts_usage_errors_are_one_line_with_exit_codes(capfd: pytest.CaptureFixture[str]) -> None:
+def test_cyclopts_usage_errors_are_one_line_with_exit_codes(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     assert cyclopts_parse(["run", "--bogus", "busybox"]) == 125
     assert cyclopts_parse(["ps", "--bogus"]) == 2
     assert cyclopts_parse(["stop"]) == 2
@@ -140,7 +163,9 @@ def test_cyclopts_usage_errors_are_one_line_with_exit_codes(capfd: pytest.Captur
     assert len(lines) == 4
     assert lines[0].startswith("berth: Unknown option: --bogus.")
     assert lines[0].endswith("See 'berth run --help'.")
-    assert lines[2] == "berth: \"berth stop\" requires at least 1 argument. See 'berth stop --help'."
+    assert (
+        lines[2] == "berth: \"berth stop\" requires at least 1 argument. See 'berth stop --help'."
+    )
     assert lines[3].startswith("berth: unknown command: berth nope.")
 
 
@@ -180,11 +205,14 @@ def command_lines(draw: st.DrawFn) -> list[str]:
         elif arg.kind == MANY:
             argv += draw(st.lists(SAFE_WORD, min_size=1, max_size=3))
         elif arg.kind == REST:
-            argv += draw(st.lists(st.sampled_from(["ls", "-l", "--rm", "-d", "x=1", "--"]), max_size=4))
+            argv += draw(
+                st.lists(st.sampled_from(["ls", "-l", "--rm", "-d", "x=1", "--"]), max_size=4)
+            )
     return argv
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None)
 @given(command_lines())
 def test_fast_parser_matches_cyclopts(argv: list[str]) -> None:
     fast = parse_argv(argv)

@@ -176,7 +176,9 @@ def engine() -> tuple[FakeEngine, str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def test_ps_renders_docker_table(engine: tuple[FakeEngine, str], capfd: pytest.CaptureFixture[str]) -> None:
+def test_ps_renders_docker_table(
+    engine: tuple[FakeEngine, str], capfd: pytest.CaptureFixture[str]
+) -> None:
     fake, host = engine
     fake.containers = [
         {
@@ -202,7 +204,9 @@ def test_ps_renders_docker_table(engine: tuple[FakeEngine, str], capfd: pytest.C
     assert json.loads(query["filters"][0]) == {"status": ["running"]}
 
 
-def test_ps_quiet_prints_short_ids(engine: tuple[FakeEngine, str], capfd: pytest.CaptureFixture[str]) -> None:
+def test_ps_quiet_prints_short_ids(
+    engine: tuple[FakeEngine, str], capfd: pytest.CaptureFixture[str]
+) -> None:
     fake, host = engine
     fake.containers = [{"Id": CID, "Names": ["/a"], "Created": 0}]
     assert main(["-H", host, "ps", "-q"]) == 0
@@ -213,7 +217,23 @@ def test_run_detached_creates_starts_and_prints_id(
     engine: tuple[FakeEngine, str], capfd: pytest.CaptureFixture[str]
 ) -> None:
     fake, host = engine
-    code = main(["-H", host, "run", "-d", "--name", "web", "-e", "A=1", "-m", "64m", "busybox", "sleep", "9"])
+    code = main(
+        [
+            "-H",
+            host,
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-e",
+            "A=1",
+            "-m",
+            "64m",
+            "busybox",
+            "sleep",
+            "9",
+        ]
+    )
     assert code == 0
     assert capfd.readouterr().out == CID + "\n"
     assert fake.paths() == ["POST /containers/create", f"POST /containers/{CID}/start"]
@@ -276,6 +296,10 @@ def test_missing_socket_prints_cannot_connect(capfd: pytest.CaptureFixture[str])
     assert main(["-H", host, "ps"]) == 1
     assert main(["-H", host, "run", "busybox"]) == 125
     err = capfd.readouterr().err.splitlines()
-    assert err == [
-        f"Cannot connect to the berth daemon at {host}. Is berthd running?",
-    ] * 2
+    assert (
+        err
+        == [
+            f"Cannot connect to the berth daemon at {host}. Is berthd running?",
+        ]
+        * 2
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta, timezone
 
 import pytest
 
@@ -30,7 +30,7 @@ from cli.render import (
 )
 from cli.template import TemplateError
 
-UTC = timezone.utc
+UTC = UTC
 NOW = 1_700_000_000.0
 CID = "4f2a9c0e1b7d" + "a" * 52
 
@@ -38,8 +38,7 @@ CID = "4f2a9c0e1b7d" + "a" * 52
 def test_tabwrite_pads_to_widest_cell_plus_three_min_ten() -> None:
     text = "CONTAINER ID\tIMAGE\tNAMES\nabc\tbusybox:latest\tx\n"
     assert tabwrite(text) == (
-        "CONTAINER ID   IMAGE            NAMES\n"
-        "abc            busybox:latest   x\n"
+        "CONTAINER ID   IMAGE            NAMES\nabc            busybox:latest   x\n"
     )
 
 
@@ -177,10 +176,18 @@ def test_ps_default_table_exact() -> None:
     rows = [
         container_fields(CONTAINER, now=NOW, tz=UTC),
         container_fields(
-            {**CONTAINER, "Id": "f" * 64, "Names": ["/db"], "Image": "sha256:" + "c" * 64,
-             "Command": "sh -c 'while true; do sleep 1; done'", "Created": int(NOW) - 7200,
-             "Status": "Exited (0) 2 minutes ago", "Ports": [{"PrivatePort": 80, "Type": "tcp"}]},
-            now=NOW, tz=UTC,
+            {
+                **CONTAINER,
+                "Id": "f" * 64,
+                "Names": ["/db"],
+                "Image": "sha256:" + "c" * 64,
+                "Command": "sh -c 'while true; do sleep 1; done'",
+                "Created": int(NOW) - 7200,
+                "Status": "Exited (0) 2 minutes ago",
+                "Ports": [{"PrivatePort": 80, "Type": "tcp"}],
+            },
+            now=NOW,
+            tz=UTC,
         ),
     ]
     text = render_rows(PS_TABLE, rows, headers=CONTAINER_HEADERS, default_table=PS_TABLE)
@@ -198,9 +205,13 @@ def test_ps_empty_table_is_just_the_header() -> None:
 
 def test_render_rows_custom_table_and_plain_formats() -> None:
     rows = [container_fields(CONTAINER, now=NOW, tz=UTC)]
-    table = render_rows("table {{.ID}}\\t{{.Image}}", rows, headers=CONTAINER_HEADERS, default_table=PS_TABLE)
+    table = render_rows(
+        "table {{.ID}}\\t{{.Image}}", rows, headers=CONTAINER_HEADERS, default_table=PS_TABLE
+    )
     assert table == "CONTAINER ID   IMAGE\n4f2a9c0e1b7d   busybox\n"
-    plain = render_rows("{{.Names}}: {{.State}}", rows, headers=CONTAINER_HEADERS, default_table=PS_TABLE)
+    plain = render_rows(
+        "{{.Names}}: {{.State}}", rows, headers=CONTAINER_HEADERS, default_table=PS_TABLE
+    )
     assert plain == "web: running\n"
     label = render_rows('{{.Label "a"}}', rows, headers=CONTAINER_HEADERS, default_table=PS_TABLE)
     assert label == "1\n"
@@ -240,11 +251,14 @@ def test_image_rows_one_per_tag() -> None:
 def test_image_rows_digests_and_dangling() -> None:
     rows = image_rows(IMAGE, now=NOW, tz=UTC, digests=True)
     assert rows[0]["Digest"] == "sha256:" + "e" * 64
-    dangling = image_rows({"Id": "sha256:" + "1" * 64, "RepoTags": None, "Size": 10}, now=NOW, tz=UTC)
+    dangling = image_rows(
+        {"Id": "sha256:" + "1" * 64, "RepoTags": None, "Size": 10}, now=NOW, tz=UTC
+    )
     assert [(r["Repository"], r["Tag"]) for r in dangling] == [("<none>", "<none>")]
     digest_only = image_rows(
         {"Id": "sha256:" + "1" * 64, "RepoTags": [], "RepoDigests": ["alpine@sha256:" + "2" * 64]},
-        now=NOW, tz=UTC,
+        now=NOW,
+        tz=UTC,
     )
     assert [(r["Repository"], r["Tag"]) for r in digest_only] == [("alpine", "<none>")]
 
@@ -291,12 +305,33 @@ def test_references(ref: str, split: tuple[str, str], normalized: str) -> None:
 
 
 def test_version_and_info_text() -> None:
-    client = {"Version": "0.1.0", "ApiVersion": "1.43", "PythonVersion": "3.11.7", "Os": "linux", "Arch": "amd64"}
-    server = {"Version": "0.1.0", "ApiVersion": "1.43", "MinAPIVersion": "1.24", "Os": "linux", "Arch": "amd64"}
+    client = {
+        "Version": "0.1.0",
+        "ApiVersion": "1.43",
+        "PythonVersion": "3.11.7",
+        "Os": "linux",
+        "Arch": "amd64",
+    }
+    server = {
+        "Version": "0.1.0",
+        "ApiVersion": "1.43",
+        "MinAPIVersion": "1.24",
+        "Os": "linux",
+        "Arch": "amd64",
+    }
     text = version_text(client, server)
     assert text.startswith("Client:\n Version:           0.1.0\n API version:       1.43\n")
     assert "  API version:      1.43 (minimum version 1.24)\n" in text
     assert version_text(client, None).count("\n") == 5
-    info = info_text("0.1.0", {"Containers": 3, "ContainersRunning": 1, "Images": 2, "MemTotal": 8_194_473_984, "NCPU": 2})
+    info = info_text(
+        "0.1.0",
+        {
+            "Containers": 3,
+            "ContainersRunning": 1,
+            "Images": 2,
+            "MemTotal": 8_194_473_984,
+            "NCPU": 2,
+        },
+    )
     assert " Containers: 3\n  Running: 1\n" in info
     assert " Total Memory: 7.632GiB\n" in info

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -69,7 +71,7 @@ def test_roundtrip_any_split(frames: list[tuple[int, bytes]], cuts: list[int]) -
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
     demux = Demuxer()
     got: list[tuple[int, bytes]] = []
-    for start, end in zip(points, points[1:], strict=False):
+    for start, end in itertools.pairwise(points):
         got.extend(demux.feed(data[start:end]))
     demux.close()
     assert got == frames

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -41,7 +42,10 @@ INSPECT = {
         ("{{.HostConfig.Memory}}", "67108864"),
         ("{{.Ratio}}", "0.25"),
         ("{{json .Config.Cmd}}", '["sh","-c","echo <hi> & bye"]'),
-        ("{{json .State}}", '{"Status":"running","Pid":4242,"ExitCode":0,"Running":true,"Health":null}'),
+        (
+            "{{json .State}}",
+            '{"Status":"running","Pid":4242,"ExitCode":0,"Running":true,"Health":null}',
+        ),
         ('{{index .Config.Labels "com.example.team"}}', "infra"),
         ('{{index .Config.Labels "absent"}}', ""),
         ("{{index .Config.Env 1}}", "A=1"),
@@ -52,7 +56,7 @@ INSPECT = {
         ("{{range $i, $m := .Mounts}}{{$i}}={{$m.Source}};{{end}}", "0=/srv;1=/tmp;"),
         ("{{range $k, $v := .Config.Labels}}{{$k}}={{$v}},{{end}}", "a=b,com.example.team=infra,"),
         ("{{range .Nope}}x{{else}}empty{{end}}", "empty"),
-        ("{{range .Mounts}}{{if eq .Source \"/tmp\"}}{{break}}{{end}}{{.Source}}{{end}}", "/srv"),
+        ('{{range .Mounts}}{{if eq .Source "/tmp"}}{{break}}{{end}}{{.Source}}{{end}}', "/srv"),
         ("{{if .State.Running}}up{{else}}down{{end}}", "up"),
         ('{{if eq .State.Status "exited"}}x{{else if eq .State.Status "running"}}r{{end}}', "r"),
         ("{{if not .State.ExitCode}}ok{{end}}", "ok"),
@@ -69,7 +73,7 @@ INSPECT = {
         ("{{`raw \\n`}}", "raw \\n"),
         ("{{.Config.Cmd | len}}", "3"),
         ("{{(index .Mounts 0).Source}}", "/srv"),
-        ("{{print 1 2 \"a\" 3}}", "1 2a3"),
+        ('{{print 1 2 "a" 3}}', "1 2a3"),
         ("{{println .Name}}", "/web\n"),
         ("no actions", "no actions"),
     ],
@@ -94,11 +98,11 @@ def test_render_inspect_data(fmt: str, expected: str) -> None:
         ("{{.Name 1}}", "can't give argument to non-function"),
         ("{{break}}", "outside {{range}}"),
         ("{{$undefined}}", 'undefined variable "$undefined"'),
-        ("{{define \"x\"}}{{end}}", "not supported"),
+        ('{{define "x"}}{{end}}', "not supported"),
         ('{{"unterminated}}', "unclosed action"),
-            ('{{"bad \\q"}}', "invalid escape"),
-        ("{{eq .State.Pid \"x\"}}", "incompatible types for comparison"),
-        ("{{pad \"x\" 99999999 0}}", "out of range"),
+        ('{{"bad \\q"}}', "invalid escape"),
+        ('{{eq .State.Pid "x"}}', "incompatible types for comparison"),
+        ('{{pad "x" 99999999 0}}', "out of range"),
         ("{{( }}", "unclosed left paren"),
     ],
 )
@@ -114,9 +118,13 @@ def test_errors_are_one_line_with_go_prefix() -> None:
 
 
 def test_fields_unknown_field_is_an_error_and_methods_take_arguments() -> None:
-    row = Fields("*formatter.ContainerContext", {"ID": "abc", "Label": lambda k: {"x": "1"}.get(k, "")})
+    row = Fields(
+        "*formatter.ContainerContext", {"ID": "abc", "Label": lambda k: {"x": "1"}.get(k, "")}
+    )
     assert render('{{.ID}} {{.Label "x"}}|{{.Label "y"}}', row) == "abc 1|"
-    with pytest.raises(TemplateError, match=r"can't evaluate field Nope in type \*formatter.ContainerContext"):
+    with pytest.raises(
+        TemplateError, match=r"can't evaluate field Nope in type \*formatter.ContainerContext"
+    ):
         render("{{.Nope}}", row)
     assert go_json(row) == '{"ID":"abc"}'
 
@@ -148,27 +156,78 @@ def test_format_value_matches_go_fmt(value: object, text: str) -> None:
 
 fragments = st.sampled_from(
     [
-        "{{", "}}", "{{-", "-}}", " ", ".", ".Id", ".State", ".Status", ".Config.Env", "$", "$x", ":=",
-        "|", "(", ")", '"', '"s"', "`r`", "'c'", "1", "-1", "0x1f", "1.5e3", "if", "else", "end",
-        "range", "with", "break", "continue", "index", "len", "json", "printf", '"%d %s %v %q %5.2f %x"',
-        "eq", "lt", "and", "or", "not", "lower", "pad", "truncate", "split", "join", "slice", "nil",
-        "true", "/*", "*/", "\\", "\n", ",", "=",
+        "{{",
+        "}}",
+        "{{-",
+        "-}}",
+        " ",
+        ".",
+        ".Id",
+        ".State",
+        ".Status",
+        ".Config.Env",
+        "$",
+        "$x",
+        ":=",
+        "|",
+        "(",
+        ")",
+        '"',
+        '"s"',
+        "`r`",
+        "'c'",
+        "1",
+        "-1",
+        "0x1f",
+        "1.5e3",
+        "if",
+        "else",
+        "end",
+        "range",
+        "with",
+        "break",
+        "continue",
+        "index",
+        "len",
+        "json",
+        "printf",
+        '"%d %s %v %q %5.2f %x"',
+        "eq",
+        "lt",
+        "and",
+        "or",
+        "not",
+        "lower",
+        "pad",
+        "truncate",
+        "split",
+        "join",
+        "slice",
+        "nil",
+        "true",
+        "/*",
+        "*/",
+        "\\",
+        "\n",
+        ",",
+        "=",
     ]
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(st.lists(fragments, max_size=25).map("".join))
 def test_never_raises_anything_but_template_error_grammar(fmt: str) -> None:
+    message = ""
     try:
         render(fmt, INSPECT)
     except TemplateError as exc:
-        assert "\n" not in str(exc).strip() or True  # message stays printable
+        message = str(exc)
+    assert "\n" not in message  # errors are printed as one line
 
 
 @given(st.text(max_size=40))
 def test_never_raises_anything_but_template_error_text(fmt: str) -> None:
-    try:
+    with contextlib.suppress(TemplateError):
         render(fmt, INSPECT)
-    except TemplateError:
-        pass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -47,9 +49,7 @@ def test_parse_size_accepts_docker_forms(text: str, expected: int) -> None:
     assert parse_size(text) == expected
 
 
-@pytest.mark.parametrize(
-    "text", ["", "x", "m", "-1", "1x", "1mbb", " 1", "1ib", "1..5m", "1kk"]
-)
+@pytest.mark.parametrize("text", ["", "x", "m", "-1", "1x", "1mbb", " 1", "1ib", "1..5m", "1kk"])
 def test_parse_size_rejects_with_docker_message(text: str) -> None:
     with pytest.raises(InvalidArgument, match=f"^invalid size: '{text}'$"):
         parse_size(text)
@@ -60,7 +60,10 @@ def test_parse_memory_swap_minus_one_is_unlimited() -> None:
     assert parse_memory_swap("1g") == GIB
 
 
-@given(n=st.integers(min_value=0, max_value=10**6), unit=st.sampled_from(["", "b", "k", "m", "g", "K", "Mb", "gib"]))
+@given(
+    n=st.integers(min_value=0, max_value=10**6),
+    unit=st.sampled_from(["", "b", "k", "m", "g", "K", "Mb", "gib"]),
+)
 def test_parse_size_scales_by_binary_multiples(n: int, unit: str) -> None:
     scale = {"": 1, "b": 1, "k": KIB, "m": MIB, "g": GIB}[unit[:1].lower()]
     assert parse_size(f"{n}{unit}") == n * scale
@@ -68,10 +71,8 @@ def test_parse_size_scales_by_binary_multiples(n: int, unit: str) -> None:
 
 @given(st.text(max_size=12))
 def test_parse_size_never_raises_anything_but_invalid_argument(text: str) -> None:
-    try:
+    with contextlib.suppress(InvalidArgument):
         assert parse_size(text) >= 0
-    except InvalidArgument:
-        pass
 
 
 @pytest.mark.parametrize(
@@ -175,10 +176,8 @@ def test_parse_duration_roundtrip(h: int, m: int, s: int, ms: int) -> None:
 
 @given(st.text(max_size=16))
 def test_parse_duration_never_raises_anything_but_invalid_argument(text: str) -> None:
-    try:
+    with contextlib.suppress(InvalidArgument):
         parse_duration_ns(text)
-    except InvalidArgument:
-        pass
 
 
 def test_parse_env_bare_key_takes_value_from_environment() -> None:
@@ -231,7 +230,13 @@ def test_parse_env_file_never_raises_anything_but_invalid_argument(data: bytes) 
         pass
 
 
-@given(st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True), st.text(alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=20), max_size=8))
+@given(
+    st.dictionaries(
+        st.text(alphabet="ABCXYZ_abc019", min_size=1, max_size=10),
+        st.text(alphabet="ab =#\t\"'\u00e9\u2026", max_size=20),
+        max_size=8,
+    )
+)
 def test_parse_env_file_roundtrip(env: dict[str, str]) -> None:
     data = "".join(f"{k}={v}\n" for k, v in env.items()).encode()
     assert parse_env_file(data, environ={}) == [f"{k}={v}" for k, v in env.items()]
@@ -274,7 +279,9 @@ def test_parse_timestamp_forms(text: str, expected: str) -> None:
 
 
 def test_parse_timestamp_naive_date_uses_local_offset() -> None:
-    assert parse_timestamp("2024-01-02T03:04:05", now=NOW, local_offset=3600) == "1704161045.000000000"
+    assert (
+        parse_timestamp("2024-01-02T03:04:05", now=NOW, local_offset=3600) == "1704161045.000000000"
+    )
 
 
 @pytest.mark.parametrize("text", ["yesterday", "2024-13-45", ""])
@@ -285,7 +292,5 @@ def test_parse_timestamp_rejects(text: str) -> None:
 
 @given(st.text(max_size=30))
 def test_parse_timestamp_never_raises_anything_but_invalid_argument(text: str) -> None:
-    try:
+    with contextlib.suppress(InvalidArgument):
         parse_timestamp(text, now=NOW)
-    except InvalidArgument:
-        pass
