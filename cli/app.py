@@ -48,9 +48,10 @@ HELP = """\
 A Docker-compatible container engine client.
 
 Global options (before the command):
-  -H, --host unix:///path   Daemon socket (default: $BERTH_HOST, a unix:// $DOCKER_HOST,
-                            else unix:///run/berth/berth.sock)
-  -v, --version             Print version information and quit
+  -H, --host unix:///PATH  Daemon socket (default: $BERTH_HOST, else a
+                           unix:// $DOCKER_HOST, else the standard path
+                           unix:///run/berth/berth.sock)
+  -v, --version            Print version information and quit
 """
 
 
@@ -88,7 +89,9 @@ def _parameters(spec: Spec) -> list[inspect.Parameter]:
         names = list(opt.names)
         annotation: object
         if opt.kind == FLAG:
-            annotation = Annotated[bool, Parameter(name=names, help=opt.help, negative="")]
+            annotation = Annotated[
+                bool, Parameter(name=names, help=opt.help, negative="", show_default=False)
+            ]
             default: object = False
         elif opt.kind == LIST:
             annotation = Annotated[
@@ -142,6 +145,7 @@ def build_app() -> App:
     app = App(
         name="berth",
         help=HELP,
+        help_format="plaintext",
         help_flags=["--help"],
         version_flags=[],
         result_action="return_value",

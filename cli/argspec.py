@@ -139,13 +139,12 @@ class Parsed:
             raise TypeError(f"{dest} is not an integer option")
         return value
 
+    __hash__ = None  # type: ignore[assignment]  # mutable: compared, never hashed
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Parsed):
             return NotImplemented
         return (self.command, self.args, self.opts) == (other.command, other.args, other.opts)
-
-    def __hash__(self) -> int:  # pragma: no cover - Parsed is mutable; defined for ruff PLW1641
-        raise TypeError("Parsed is not hashable")
 
     def __repr__(self) -> str:
         return f"Parsed({self.command!r}, {self.args!r}, {self.opts!r})"

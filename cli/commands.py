@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import UTC
 
 from cli.client import Client, ClientError, ConnectError, DaemonError, Response, check, quote
 from cli.data import get_dict, get_int, get_list, get_str, normalize_reference, split_reference
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from datetime import tzinfo
 
     from cli.argspec import Parsed
+    from cli.template import Template
 
 # How long `run` waits for the daemon to acknowledge /wait before /start.
 # Docker's daemon flushes the 200 head as soon as the wait is registered, so
@@ -68,7 +68,7 @@ def flush() -> None:
 
 
 def _local_tz() -> tzinfo:
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     return datetime.now(UTC).astimezone().tzinfo or UTC
 
@@ -77,6 +77,23 @@ def _now() -> float:
     import time
 
     return time.time()
+
+
+def _template(fmt: str | None) -> Template | None:
+    """Parse ``--format`` up front (docker does), ``json`` meaning ``{{json .}}``."""
+    if not fmt:
+        return None
+    from cli.template import Template
+
+    return Template("{{json .}}" if fmt == "json" else fmt)
+
+
+def _check_table_format(fmt: str | None) -> None:
+    """Reject a bad ``ps``/``images`` ``--format`` before asking the daemon."""
+    if fmt and fmt not in ("table", "json"):
+        from cli.render import prepare_format
+
+        _template(prepare_format(fmt)[1])
 
 
 def _cid(name: str) -> str:
@@ -429,9 +446,10 @@ def cmd_ps(client: Client, parsed: Parsed) -> int:
         "size": 1 if parsed.flag("size") else None,
         "filters": json.dumps(filters) if filters else None,
     }
+    fmt = parsed.text("format")
+    _check_table_format(fmt)
     containers = client.get("/containers/json", **query)
     rows = containers if isinstance(containers, list) else []
-    fmt = parsed.text("format")
     if parsed.flag("quiet"):
         if fmt:
             err("WARNING: Ignoring custom format, because both --format and --quiet are set.")
@@ -448,6 +466,7 @@ def cmd_inspect(client: Client, parsed: Parsed) -> int:
     kind = parsed.text("type")
     if kind not in (None, "container", "image"):
         raise ClientError(f'"{kind}" is not a valid value for --type')
+    template = _template(parsed.text("format"))
     found: list[object] = []
     status = 0
     for name in parsed.args:
@@ -468,11 +487,7 @@ def cmd_inspect(client: Client, parsed: Parsed) -> int:
             flush()
             err(f"Error: No such {kind or 'object'}: {name}")
             status = 1
-    fmt = parsed.text("format")
-    if fmt:
-        from cli.template import Template
-
-        template = Template(fmt)
+    if template is not None:
         out("".join(template.render(obj) + "\n" for obj in found))
     else:
         out(json.dumps(found, indent=4, ensure_ascii=False) + "\n")
@@ -495,12 +510,7 @@ def cmd_events(client: Client, parsed: Parsed) -> int:
         "until": _timestamp(parsed.text("until"), now, offset),
         "filters": json.dumps(filters) if filters else None,
     }
-    fmt = parsed.text("format")
-    template = None
-    if fmt:
-        from cli.template import Template
-
-        template = Template("{{json .}}" if fmt == "json" else fmt)
+    template = _template(parsed.text("format"))
     tz = _local_tz()
     with client.request("GET", "/events", query=query) as response:
         for event in response.iter_json():
@@ -532,8 +542,9 @@ def cmd_images(client: Client, parsed: Parsed) -> int:
         "filters": json.dumps(filters) if filters else None,
         "digests": 1 if parsed.flag("digests") else None,
     }
-    images = client.get("/images/json", **query)
     fmt = parsed.text("format")
+    _check_table_format(fmt)
+    images = client.get("/images/json", **query)
     if parsed.flag("quiet"):
         fmt = "{{.ID}}"
     default = IMAGES_TABLE_DIGESTS if parsed.flag("digests") else IMAGES_TABLE
@@ -660,18 +671,16 @@ def cmd_version(client: Client, parsed: Parsed) -> int:
     from cli.render import version_text
 
     info = client_version()
-    fmt = parsed.text("format")
+    template = _template(parsed.text("format"))
     try:
         server: object = client.get("/version")
     except ClientError:
-        if not fmt:
+        if template is None:
             out(version_text(info, None))
             flush()
         raise
-    if fmt:
-        from cli.template import Template
-
-        out(Template(fmt).render({"Client": info, "Server": server}) + "\n")
+    if template is not None:
+        out(template.render({"Client": info, "Server": server}) + "\n")
     else:
         out(version_text(info, server))
     return 0
@@ -682,12 +691,10 @@ def cmd_info(client: Client, parsed: Parsed) -> int:
     from cli import __version__
     from cli.render import info_text
 
+    template = _template(parsed.text("format"))
     data = client.get("/info")
-    fmt = parsed.text("format")
-    if fmt:
-        from cli.template import Template
-
-        out(Template("{{json .}}" if fmt == "json" else fmt).render(data) + "\n")
+    if template is not None:
+        out(template.render(data) + "\n")
     else:
         out(info_text(__version__, data))
     return 0

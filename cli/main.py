@@ -63,6 +63,9 @@ def split_global_options(argv: Sequence[str]) -> tuple[_GlobalOptions, list[str]
         elif tok in ("-v", "--version"):
             options.version = True
             del args[0]
+        elif tok == "-h":
+            args[0] = "--help"  # -h is help only before the command (run -h is --hostname)
+            break
         else:
             break
     return options, args
@@ -70,7 +73,13 @@ def split_global_options(argv: Sequence[str]) -> tuple[_GlobalOptions, list[str]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``berth`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _main(args: list[str]) -> int:
     split = split_global_options(args)
     if isinstance(split, str):
         sys.stderr.write(f"berth: {split}. See 'berth --help'.\n")
@@ -128,7 +137,7 @@ def execute(parsed: Parsed, host: str | None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
-    except Exception as exc:
+    except Exception as exc:  # the CLI promises one line, never a traceback
         if os.environ.get("BERTH_DEBUG"):
             raise
         err(f"berth: unexpected error: {type(exc).__name__}: {exc}")

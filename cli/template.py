@@ -15,6 +15,10 @@ Theory of operation:
     gt ge print printf println``) and docker's (``json split join title lower
     upper pad truncate``).  Not supported: ``define``/``template``/``block``.
 
+    Field names resolve like docker's typed-struct-then-JSON-map lookup:
+    ``{{.ID}}`` finds the JSON key ``Id`` (Go field names and JSON keys of the
+    Engine API differ only in case).
+
     Values print as Go's ``fmt`` prints ``interface{}`` values: missing map key
     ``<no value>``, null ``<nil>``, lists ``[a b]``, maps ``map[k:v]`` with
     sorted keys, large floats with an exponent.
@@ -1250,7 +1254,11 @@ class _Exec:
                 )
             return base[name]
         if isinstance(base, dict):
-            return base.get(name, "" if self.header else MISSING)
+            if name in base:
+                return base[name]
+            if self.header:
+                return ""
+            return _go_field(base, name)
         if base is None or base is MISSING:
             raise TemplateError(
                 f"executing at <{text}>: nil pointer evaluating interface {{}}.{name}"
@@ -1258,6 +1266,23 @@ class _Exec:
         raise TemplateError(
             f"executing at <{text}>: can't evaluate field {name} in type {_type_name(base)}"
         )
+
+
+def _go_field(data: dict[object, object], name: str) -> object:
+    """A Go struct field name looked up in its JSON object.
+
+    docker runs templates on its typed structs first, then on the raw JSON map,
+    so both ``{{.ID}}`` (field ``ID``, JSON ``Id``) and ``{{.Id}}`` work, as do
+    ``.APIVersion``/``.NanoCPUs``.  Their names differ only in case, so an
+    exported (capitalized) name that is not a key matches a key that differs in
+    case only.
+    """
+    if name[:1].isupper():
+        folded = name.lower()
+        for key, value in data.items():
+            if isinstance(key, str) and key.lower() == folded:
+                return value
+    return MISSING
 
 
 class Template:

@@ -34,6 +34,11 @@ def migrate(conn: sqlite3.Connection, *, target: int | None = None) -> int:
         if number <= version or (target is not None and number > target):
             continue
         # executescript commits any open transaction first, so wrap it ourselves.
-        conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+        try:
+            conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+        except BaseException:
+            if conn.in_transaction:  # a failed script stops mid-way with its transaction open
+                conn.execute("ROLLBACK")
+            raise
         version = number
     return version

@@ -165,7 +165,9 @@ def register(router: Router, b: Backend) -> None:
         existing = select_entries(
             read_entries(m.paths(h.id).log), stdout=stdout, stderr=stderr, since_ns=since_ns, until_ns=until_ns, tail=tail
         )
-        live = h.hub.subscribe() if follow and h.record.state.status in (Status.RUNNING, Status.RESTARTING, Status.PAUSED) else None
+        # Follow only while a run's output flows (a run that just ended has no more to give;
+        # a restarting container's next run would, but Docker ends the stream there too).
+        live = h.hub.subscribe() if follow and h.hub.live else None
 
         async def body() -> AsyncIterator[bytes]:
             for e in existing:
@@ -189,7 +191,10 @@ def register(router: Router, b: Backend) -> None:
         stream_live = req.q_bool("stream")
         replay = req.q_bool("logs")
         tty = bool(h.record.config.get("Tty"))
-        live = h.hub.subscribe() if stream_live else None
+        # Attaching to a created/exited container waits for its next run (docker run attaches
+        # before it starts); attaching to one whose output just ended ends at once.
+        ended = h.record.state.status is Status.RUNNING and not h.hub.live
+        live = h.hub.subscribe() if stream_live and not ended else None
         past = (
             select_entries(read_entries(m.paths(h.id).log), stdout=want_stdout, stderr=want_stderr)
             if replay

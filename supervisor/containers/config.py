@@ -26,6 +26,9 @@ from supervisor.runtime.spec import (
 
 MIN_MEMORY = 6 * 1024 * 1024
 LOG_DRIVERS = ("json-file", "none")
+# moby jsonfilelog.ValidateLogOpt, plus the opts every driver takes (mode, max-buffer-size)
+JSON_FILE_OPTS = ("max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag",
+                  "mode", "max-buffer-size")
 NETWORK_MODES = ("none", "host", "default", "bridge", "")
 
 
@@ -84,6 +87,21 @@ def _labels(body: Mapping[str, Any], key: str) -> dict[str, str]:
     return dict(value)
 
 
+def _object(body: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type map[string]struct {{}}")
+    return dict(value)
+
+
+def _union(image_value: object, user_value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Docker's merge of ExposedPorts and Volumes: the image's keys plus the container's."""
+    merged = {**(image_value if isinstance(image_value, dict) else {}), **(user_value or {})}
+    return merged or None
+
+
 def parse_host_config(raw: object) -> dict[str, Any]:
     if raw is None:
         raw = {}
@@ -92,22 +110,20 @@ def parse_host_config(raw: object) -> dict[str, Any]:
     hc: dict[str, Any] = dict(raw)
     memory = _int(hc, "Memory")
     swap = _int(hc, "MemorySwap")
-    if memory < 0:
-        raise InvalidArgument("invalid memory limit: must be non-negative")
-    if 0 < memory < MIN_MEMORY:
+    if memory != 0 and memory < MIN_MEMORY:  # negative too, as Docker
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
     if swap > 0 and memory and swap < memory:
         raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
     if swap > 0 and not memory:
         raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit, see usage")
     nano = _int(hc, "NanoCpus")
-    if nano < 0:
-        raise InvalidArgument("invalid NanoCPUs: must be non-negative")
-    if nano and _int(hc, "CpuQuota"):
+    if nano > 0 and _int(hc, "CpuPeriod") > 0:
         raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if nano > 0 and _int(hc, "CpuQuota") > 0:
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
     import os
 
-    if nano > (os.cpu_count() or 1) * 1_000_000_000:
+    if nano < 0 or nano > (os.cpu_count() or 1) * 1_000_000_000:
         raise InvalidArgument(
             f"Range of CPUs is from 0.01 to {os.cpu_count() or 1}.00, as there are only {os.cpu_count() or 1} CPUs available"
         )
@@ -131,8 +147,8 @@ def parse_host_config(raw: object) -> dict[str, Any]:
     if driver not in LOG_DRIVERS:
         raise InvalidArgument(f'failed to create logger: logger: no log driver named \'{driver}\' is registered')
     log_opts = _labels(log_config, "Config")
-    for key in log_opts:
-        if key not in ("max-size", "max-file", "compress", "labels", "env", "tag", "mode"):
+    for key in log_opts if driver == "json-file" else ():  # Docker checks no opts for "none"
+        if key not in JSON_FILE_OPTS:
             raise InvalidArgument(f"unknown log opt '{key}' for json-file log driver")
     if "max-size" in log_opts:
         parse_size(log_opts["max-size"])
@@ -201,6 +217,11 @@ def parse_create(body: object, *, image_ref: str, image_config: Mapping[str, Any
     stop_timeout = body.get("StopTimeout")
     if stop_timeout is not None and (isinstance(stop_timeout, bool) or not isinstance(stop_timeout, int)):
         raise InvalidArgument("json: cannot unmarshal into Go struct field StopTimeout of type int")
+    working_dir = _str(body, "WorkingDir")
+    if working_dir and not working_dir.startswith("/"):
+        raise InvalidArgument(f"the working directory '{working_dir}' is invalid, it needs to be an absolute path")
+    exposed_ports = _object(body, "ExposedPorts")
+    volumes = _object(body, "Volumes")
     hostname = _str(body, "Hostname") or container_id[:12]
     if len(hostname) > 64:
         raise InvalidArgument("invalid hostname format: hostname is too long")
@@ -212,15 +233,15 @@ def parse_create(body: object, *, image_ref: str, image_config: Mapping[str, Any
         "AttachStdin": _bool(body, "AttachStdin"),
         "AttachStdout": _bool(body, "AttachStdout"),
         "AttachStderr": _bool(body, "AttachStderr"),
-        "ExposedPorts": body.get("ExposedPorts") or image_config.get("ExposedPorts"),
+        "ExposedPorts": _union(image_config.get("ExposedPorts"), exposed_ports),
         "Tty": _bool(body, "Tty"),
         "OpenStdin": _bool(body, "OpenStdin"),
         "StdinOnce": _bool(body, "StdinOnce"),
         "Env": merge_env(image_config.get("Env") or [], env),
         "Cmd": final_cmd or None,
         "Image": image_ref,
-        "Volumes": body.get("Volumes") or image_config.get("Volumes"),
-        "WorkingDir": _str(body, "WorkingDir") or image_config.get("WorkingDir") or "",
+        "Volumes": _union(image_config.get("Volumes"), volumes),
+        "WorkingDir": working_dir or image_config.get("WorkingDir") or "",
         "Entrypoint": ep or None,
         "OnBuild": image_config.get("OnBuild"),
         "Labels": merged_labels,

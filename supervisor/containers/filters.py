@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from supervisor.containers.state import Status
-from supervisor.errors import InvalidArgument
+from supervisor.errors import InvalidArgument, NoSuchContainer
 from supervisor.model import Container
 
 KNOWN = {"id", "name", "label", "status", "exited", "ancestor", "before", "since", "network", "volume",
@@ -29,8 +29,16 @@ def validate(filters: Mapping[str, Sequence[str]]) -> None:
                     raise InvalidArgument(f"invalid filter 'status={v}'")
         if key == "exited":
             for v in values:
-                if not v.lstrip("-").isdigit():
+                if not re.fullmatch(r"[+-]?[0-9]+", v):  # Go's strconv.Atoi
                     raise InvalidArgument(f"invalid filter 'exited={v}'")
+
+
+def _search(pattern: str, text: str) -> bool:
+    """Docker's ``filters.Match``: an unanchored regexp; an invalid one matches nothing."""
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return False
 
 
 def _label(wanted: str, labels: Mapping[str, str]) -> bool:
@@ -52,24 +60,23 @@ def select(
     since = [resolve(v) for v in filters.get("since", [])]
     for ref, c in zip(filters.get("before", []) + filters.get("since", []), before + since, strict=True):
         if c is None:
-            raise InvalidArgument(f"No such container: {ref}")
+            raise NoSuchContainer(ref)  # 404, as moby's idOrNameFilter
     out = []
-    show_all = all_ or bool(filters.get("status")) or bool(filters.get("exited"))
+    show_all = all_ or bool(filters.get("status"))  # "exited" alone does not imply all (moby)
+    exited = {int(v) for v in filters.get("exited", [])}
     for c in containers:
         st = c.state.status
         if not show_all and st not in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
             continue
         if filters.get("id") and not any(c.id.startswith(v) for v in filters["id"]):
             continue
-        if filters.get("name") and not any(re.search(v, c.name) or re.search(v, "/" + c.name) for v in filters["name"]):
+        if filters.get("name") and not any(_search(v, c.name) or _search(v, "/" + c.name) for v in filters["name"]):
             continue
         if filters.get("label") and not all(_label(v, c.labels) for v in filters["label"]):
             continue
         if filters.get("status") and st.value not in filters["status"]:
             continue
-        if filters.get("exited") and not (
-            st is Status.EXITED and str(c.state.exit_code) in filters["exited"]
-        ):
+        if exited and not (st is Status.EXITED and c.state.exit_code in exited):
             continue
         if filters.get("ancestor") and not any(image_matches(c, v) for v in filters["ancestor"]):
             continue

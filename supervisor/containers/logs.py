@@ -37,8 +37,9 @@ class LogEntry:
 def format_time(ns: int) -> str:
     """RFC3339 with nanoseconds, as Docker writes log and state times."""
     seconds, nanos = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{nanos:09d}Z"
+    dt = datetime.fromtimestamp(seconds, tz=UTC)
+    # Not strftime: glibc's %Y does not pad years before 1000 (Go's zero time is year 1).
+    return f"{dt.year:04d}-{dt:%m-%dT%H:%M:%S}.{nanos:09d}Z"
 
 
 def parse_time(text: str) -> int:
@@ -80,6 +81,10 @@ class OutputHub:
 
     def __init__(self) -> None:
         self._subscribers: set[trio.MemorySendChannel[LogEntry]] = set()
+        self.live = False  # a run's output is flowing; False between end_of_run and the next run
+
+    def start_of_run(self) -> None:
+        self.live = True
 
     def subscribe(self, buffer: int = 1024) -> trio.MemoryReceiveChannel[LogEntry]:
         send, receive = trio.open_memory_channel[LogEntry](buffer)
@@ -99,6 +104,7 @@ class OutputHub:
 
     def end_of_run(self) -> None:
         """The run's output ended: current subscribers see end-of-stream."""
+        self.live = False
         for send in self._subscribers:
             send.close()
         self._subscribers.clear()

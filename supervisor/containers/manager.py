@@ -369,6 +369,7 @@ class ContainerManager:
             manually_stopped=False,
         )
         h.pending_output = _Output(out_r, err_r, oomfd)
+        h.hub.start_of_run()
         log.info("container.started", container_id=c.id, pid=pid)
         return pidfd
 

@@ -33,7 +33,7 @@ def new_id() -> str:
 
 def validate_name(name: str) -> str:
     """Strip the leading '/' and check Docker's name pattern. Raises InvalidArgument."""
-    if not _VALID.match(name):
+    if not _VALID.fullmatch(name):  # fullmatch: "$" alone accepts a trailing newline
         raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     return name.lstrip("/")
 

@@ -74,13 +74,14 @@ def parse_policy(api: object) -> RestartPolicy:
     if not isinstance(name, str) or not isinstance(retries, int) or isinstance(retries, bool):
         raise InvalidArgument("invalid restart policy: wrong types")
     if name == "":
-        name = "no"
+        # Docker accepts an empty name with any count (pre-25.0 clients send it): "no".
+        return RestartPolicy()
     try:
         policy_name = PolicyName(name)
     except ValueError:
         raise InvalidArgument(f"invalid restart policy '{name}'") from None
     if retries < 0:
-        raise InvalidArgument("invalid restart policy: maximum retry count can't be negative")
+        raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
     if retries and policy_name is not PolicyName.ON_FAILURE:
         raise InvalidArgument(
             "invalid restart policy: maximum retry count can only be used with 'on-failure'"
@@ -135,7 +136,8 @@ def decide_restart(
     if ran_for_s >= RESET_AFTER_S or backoff_s <= 0:
         delay = policy.initial_delay_s
     else:
-        delay = backoff_s * 2
+        # Never below the initial delay (a back-off remembered from an older policy).
+        delay = max(backoff_s * 2, policy.initial_delay_s)
     delay = min(delay, policy.cap_s)
     return RestartDecision(True, delay_s=delay, next_backoff_s=delay, reason="restart policy")
 

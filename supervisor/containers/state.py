@@ -47,7 +47,6 @@ TRANSITIONS: dict[tuple[Status, Op], Status] = {
     (_S.CREATED, _O.START): _S.RUNNING,
     (_S.EXITED, _O.START): _S.RUNNING,
     (_S.RESTARTING, _O.START): _S.RUNNING,
-    (_S.DEAD, _O.START): _S.RUNNING,
     (_S.RUNNING, _O.EXIT): _S.EXITED,
     (_S.PAUSED, _O.EXIT): _S.EXITED,
     (_S.RUNNING, _O.SCHEDULE_RESTART): _S.RESTARTING,
@@ -73,7 +72,6 @@ for _status in Status:
 NO_OPS: frozenset[tuple[Status, Op]] = frozenset(
     {
         (_S.RUNNING, _O.START),
-        (_S.PAUSED, _O.START),
         (_S.CREATED, _O.STOP),
         (_S.EXITED, _O.STOP),
         (_S.DEAD, _O.STOP),
@@ -85,6 +83,15 @@ _CONFLICT_MESSAGES: dict[Op, str] = {
     Op.PAUSE: "container is not running",
     Op.UNPAUSE: "container is not paused",
     Op.STOP: "container is {status}",
+}
+
+# Where Docker's wording depends on the state too (moby daemon/start.go, pause.go).
+_STATE_CONFLICT_MESSAGES: dict[tuple[Status, Op], str] = {
+    (_S.PAUSED, _O.START): "cannot start a paused container, try unpause instead",
+    (_S.REMOVING, _O.START): "container is marked for removal and cannot be started",
+    (_S.DEAD, _O.START): "container is marked for removal and cannot be started",
+    (_S.PAUSED, _O.PAUSE): "container is already paused",
+    (_S.RESTARTING, _O.PAUSE): "container is restarting, wait until the container is running",
 }
 
 
@@ -100,7 +107,9 @@ def next_state(status: Status, op: Op) -> Status:
     try:
         return TRANSITIONS[(status, op)]
     except KeyError:
-        template = _CONFLICT_MESSAGES.get(op, "cannot {op} a {status} container")
+        template = _STATE_CONFLICT_MESSAGES.get((status, op)) or _CONFLICT_MESSAGES.get(
+            op, "cannot {op} a {status} container"
+        )
         raise Conflict(template.format(op=op.value, status=status.value)) from None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from supervisor.errors import InvalidArgument
+from supervisor.images.reference import familiar_repository, parse
 from supervisor.model import Event
 
 KNOWN = {"type", "event", "container", "image", "label", "daemon", "network", "volume", "scope", "plugin", "node", "service", "secret", "config"}
@@ -47,6 +48,14 @@ def _label_matches(wanted: str, attrs: Mapping[str, str]) -> bool:
     return not eq or attrs[key] == value
 
 
+def _strip_tag(image: str) -> str:
+    """moby's ``stripTag``: the familiar repository name, or ``image`` if it is no reference."""
+    try:
+        return familiar_repository(parse(image))
+    except InvalidArgument:
+        return image
+
+
 def event_matches(event: Event, filters: Mapping[str, Sequence[str]]) -> bool:
     attrs = event.attributes
     for key, values in filters.items():
@@ -57,23 +66,23 @@ def event_matches(event: Event, filters: Mapping[str, Sequence[str]]) -> bool:
         elif key == "event":
             ok = event.action in values or event.action.split(":", 1)[0] in values
         elif key == "container":
+            # moby's fuzzyMatchName: a prefix of the id or of the name
+            name = attrs.get("name", "")
             ok = event.type == "container" and any(
-                v == attrs.get("name") or event.actor_id.startswith(v) for v in values
+                name.startswith(v) or event.actor_id.startswith(v) for v in values
             )
         elif key == "image":
-            image = attrs.get("image", "")
-            ok = any(
-                v in (image, event.actor_id) or (event.type == "image" and event.actor_id.startswith(v))
-                or image.split(":", 1)[0] == v
-                or attrs.get("name") == v
-                for v in values
-            )
+            # moby's matchImage: an image event names its image in "name", others in "image"
+            image = attrs.get("name" if event.type == "image" else "image", "")
+            candidates = {image, event.actor_id, _strip_tag(image), _strip_tag(event.actor_id)}
+            ok = any(v in candidates for v in values)  # exact, as moby (no id prefixes)
         elif key == "label":
-            ok = any(_label_matches(v, attrs) for v in values)
+            ok = all(_label_matches(v, attrs) for v in values)  # every label, as MatchKVList
         elif key == "scope":
             ok = "local" in values
         elif key in ("network", "volume", "daemon"):
-            ok = event.type == key and any(event.actor_id.startswith(v) or attrs.get("name") == v for v in values)
+            name = attrs.get("name", "")
+            ok = event.type == key and any(event.actor_id.startswith(v) or name.startswith(v) for v in values)
         else:
             ok = False
         if not ok:

@@ -36,9 +36,11 @@ def _pairs(rest: str, what: str) -> list[tuple[str, str]]:
     except ValueError as exc:
         raise InvalidArgument(f"{what}: {exc}") from None
     if words and "=" not in words[0]:
-        # Legacy form: ENV KEY value with spaces
-        key, _, value = rest.partition(" ")
-        return [(key, value.strip())]
+        # Legacy form: ENV KEY value with spaces (buildkit's parseNameVal)
+        parts = rest.split(None, 1)
+        if len(parts) < 2:
+            raise InvalidArgument(f"{what} must have two arguments")
+        return [(parts[0], parts[1])]
     out = []
     for word in words:
         key, eq, value = word.partition("=")
@@ -64,9 +66,14 @@ def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, A
         elif instruction == "ENTRYPOINT":
             out["Entrypoint"] = _json_or_shell(rest)
         elif instruction == "ENV":
-            env = [e for e in out.get("Env") or []]
+            env = list(out.get("Env") or [])
             for key, value in _pairs(rest, "ENV"):
-                env = [e for e in env if e.split("=", 1)[0] != key] + [f"{key}={value}"]
+                # moby's dispatchEnv: replace the first entry with this key in place, or append
+                keys = [e.split("=", 1)[0] for e in env]
+                if key in keys:
+                    env[keys.index(key)] = f"{key}={value}"
+                else:
+                    env.append(f"{key}={value}")
             out["Env"] = env
         elif instruction == "LABEL":
             labels = dict(out.get("Labels") or {})

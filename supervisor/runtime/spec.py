@@ -106,16 +106,18 @@ def resolve_command(
 ) -> tuple[list[str], list[str]]:
     """Docker's rules for the process to run, as (entrypoint, cmd) to store in Config.
 
-    - An entrypoint given with the container replaces the image's and drops the image's
-      CMD (moby ``daemon/commit.go`` ``merge``); ``[""]`` (``--entrypoint ""``) means none.
-    - Otherwise the image's entrypoint stays, and the container's CMD, if any, replaces
-      the image's CMD.
+    - A non-empty entrypoint given with the container replaces the image's and drops the
+      image's CMD (moby ``daemon/commit.go`` ``merge``).
+    - Otherwise the container's CMD, if any, replaces the image's CMD, and the image's
+      entrypoint stays unless the container sent an empty list (``"Entrypoint": []``).
+    - Last, ``[""]`` (``--entrypoint ""``) means none (moby ``mergeAndVerifyConfig``).
     """
-    if entrypoint is not None:
-        ep = [] if list(entrypoint) in ([], [""]) else list(entrypoint)
-        return ep, list(cmd or [])
-    ep = list(image_entrypoint or [])
-    return ep, list(cmd) if cmd else list(image_cmd or [])
+    if entrypoint:
+        ep, final_cmd = list(entrypoint), list(cmd or [])
+    else:
+        ep = list(image_entrypoint or []) if entrypoint is None else []
+        final_cmd = list(cmd) if cmd else list(image_cmd or [])
+    return ([] if ep == [""] else ep), final_cmd
 
 
 def process_args(entrypoint: Sequence[str], cmd: Sequence[str]) -> list[str]:
@@ -127,11 +129,19 @@ def process_args(entrypoint: Sequence[str], cmd: Sequence[str]) -> list[str]:
 
 
 def merge_env(image_env: Sequence[str], env: Sequence[str]) -> list[str]:
-    """Image env overridden key by key by the container's, PATH defaulted (Docker's order)."""
+    """The container's env, then the image's for keys it lacks (moby ``merge``), PATH defaulted.
+
+    A key the container repeats keeps its first place and its last value, as Docker's
+    ``ReplaceOrAppendEnvValues`` leaves the process environment.
+    """
     merged: dict[str, str] = {}
-    for item in [*image_env, *env]:
+    for item in env:
+        merged[item.split("=", 1)[0]] = item
+    own = set(merged)
+    for item in image_env:
         key = item.split("=", 1)[0]
-        merged[key] = item
+        if key not in own:
+            merged[key] = item
     if "PATH" not in merged:
         merged = {"PATH": f"PATH={DEFAULT_PATH}", **merged}
     return list(merged.values())

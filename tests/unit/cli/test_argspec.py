@@ -212,7 +212,7 @@ def command_lines(draw: st.DrawFn) -> list[str]:
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(command_lines())
 def test_fast_parser_matches_cyclopts(argv: list[str]) -> None:
     fast = parse_argv(argv)

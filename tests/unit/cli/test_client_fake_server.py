@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -70,8 +71,10 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         self.engine.calls.append((method, path, query))
-        if body:
+        if self.headers.get("Content-Type") == "application/json":
             self.engine.bodies[path] = json.loads(body)
+        elif body:
+            self.engine.bodies[path] = body
         handler = getattr(self, f"on_{method.lower()}", None)
         assert handler is not None
         handler(path, query)
@@ -90,14 +93,52 @@ class Handler(BaseHTTPRequestHandler):
     def on_get(self, path: str, query: dict[str, list[str]]) -> None:
         if path == "/containers/json":
             self.reply(200, self.engine.containers)
+        elif path == "/containers/web/json":
+            self.reply(200, {"Id": CID, "Name": "/web", "State": {"Status": "running"}})
+        elif path == "/images/busybox/json":
+            self.reply(200, {"Id": "sha256:" + "b" * 64, "RepoTags": ["busybox:latest"]})
+        elif path.startswith(("/containers/", "/images/")) and path.endswith("/json"):
+            kind = "container" if path.startswith("/containers/") else "image"
+            self.reply(404, {"message": f"No such {kind}: {path.split('/')[2]}"})
+        elif path == "/containers/web/logs":
+            frames = encode_frame(STDOUT, b"line 1\n") + encode_frame(STDERR, b"warn\n")
+            self.stream("application/vnd.docker.multiplexed-stream", [frames[:5], frames[5:]])
+        elif path == "/events":
+            events = [
+                {
+                    "Type": "container",
+                    "Action": "start",
+                    "Actor": {"ID": CID, "Attributes": {"name": "web", "image": "busybox"}},
+                    "timeNano": 1704067200000000001,
+                },
+                {
+                    "Type": "image",
+                    "Action": "tag",
+                    "Actor": {"ID": "sha256:1"},
+                    "timeNano": 1704067201000000000,
+                },
+            ]
+            self.stream("application/json", [json.dumps(e).encode() + b"\n" for e in events])
         else:
             self.reply(404, {"message": "page not found"})
+
+    def stream(self, content_type: str, chunks: list[bytes]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for chunk in chunks:
+            self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
 
     def on_delete(self, path: str, query: dict[str, list[str]]) -> None:
         self.reply(404, {"message": f"No such container: {path.rsplit('/', 1)[-1]}"})
 
     def on_post(self, path: str, query: dict[str, list[str]]) -> None:
-        if path == "/containers/create":
+        if path == "/images/create":
+            self.stream("application/json", [b'{"status":"sha256:' + b"c" * 64 + b'"}\r\n'])
+        elif path == "/containers/create":
             body = self.engine.bodies[path]
             assert isinstance(body, dict)
             if body["Image"] == "missing":
@@ -303,3 +344,75 @@ def test_missing_socket_prints_cannot_connect(capfd: pytest.CaptureFixture[str])
         ]
         * 2
     )
+
+
+def test_logs_demultiplexes_to_stdout_and_stderr(
+    engine: tuple[FakeEngine, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    fake, host = engine
+    assert main(["-H", host, "logs", "--tail", "5", "-t", "web"]) == 0
+    captured = capfd.readouterr()
+    assert (captured.out, captured.err) == ("line 1\n", "warn\n")
+    assert fake.calls[0][2] == {
+        "stdout": ["1"],
+        "stderr": ["1"],
+        "timestamps": ["1"],
+        "tail": ["5"],
+    }
+
+
+def test_inspect_falls_back_to_images_and_reports_missing(
+    engine: tuple[FakeEngine, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    _, host = engine
+    assert main(["-H", host, "inspect", "web", "busybox", "nope"]) == 1
+    captured = capfd.readouterr()
+    objects = json.loads(captured.out)
+    assert [o["Id"][:6] for o in objects] == [CID[:6], "sha256"]
+    assert captured.out.startswith("[\n    {\n        ")
+    assert captured.err == "Error: No such object: nope\n"
+    assert main(["-H", host, "inspect", "-f", "{{.Name}} {{.State.Status}}", "web"]) == 0
+    assert capfd.readouterr().out == "/web running\n"
+
+
+def test_import_streams_the_tar_and_prints_the_id(
+    engine: tuple[FakeEngine, str], capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fake, host = engine
+    tar = tmp_path / "rootfs.tar"
+    tar.write_bytes(b"\0" * 2048)
+    code = main(
+        ["-H", host, "import", "-c", "CMD sh", "-m", "hi", str(tar), "localhost:5000/bb:v1"]
+    )
+    assert code == 0
+    assert capfd.readouterr().out == "sha256:" + "c" * 64 + "\n"
+    method, path, query = fake.calls[0]
+    assert (method, path) == ("POST", "/images/create")
+    assert query == {
+        "fromSrc": ["-"],
+        "repo": ["localhost:5000/bb"],
+        "tag": ["v1"],
+        "message": ["hi"],
+        "changes": ["CMD sh"],
+    }
+    assert fake.bodies["/images/create"] == b"\0" * 2048
+
+
+def test_events_default_lines(
+    engine: tuple[FakeEngine, str],
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, host = engine
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        assert main(["-H", host, "events", "--since", "1704067200", "--until", "1704067300"]) == 0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert capfd.readouterr().out.splitlines() == [
+        f"2024-01-01T00:00:00.000000001Z container start {CID} (image=busybox, name=web)",
+        "2024-01-01T00:00:01.000000000Z image tag sha256:1",
+    ]
+    assert fake.calls[0][2] == {"since": ["1704067200"], "until": ["1704067300"]}

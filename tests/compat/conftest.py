@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.daemon import Daemon
+
+
+@pytest.fixture(scope="session")
+def compat_daemon() -> Iterator[Daemon]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    root = Path(tempfile.mkdtemp(prefix="berth-compat-"))
+    d = Daemon(root)
+    d.start()
+    d.import_busybox()
+    yield d
+    d.cleanup()
+
+
+@pytest.fixture(scope="session")
+def docker_cli() -> str:
+    path = shutil.which("docker")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the docker CLI is required under CI but none is on PATH")
+        pytest.skip("no docker CLI on PATH: docker CLI compatibility not tested")
+    return path
