@@ -37,7 +37,7 @@ demo: setup
 	  for i in $$(seq 50); do [ -S $(SOCK) ] && break; sleep 0.1; done; \
 	fi
 	$(BIN)/python deploy/mkbusybox - | $(BIN)/berth -H unix://$(SOCK) import - busybox:latest
-	-@$(BIN)/berth -H unix://$(SOCK) rm -f demo >/dev/null 2>&1
+	@$(BIN)/berth -H unix://$(SOCK) rm -f demo >/dev/null 2>&1 || true
 	$(BIN)/berth -H unix://$(SOCK) run -d --name demo --restart always busybox \
 	  sh -c 'while true; do echo "hello from a berth container on $$(hostname) at $$(date)"; sleep 2; done'
 	@sleep 3

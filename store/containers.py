@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
 import attrs
 
@@ -117,6 +118,6 @@ def get(conn: sqlite3.Connection, cid: str) -> Container | None:
     return _row(row) if row else None
 
 
-def with_state(c: Container, **changes: object) -> Container:
+def with_state(c: Container, **changes: Any) -> Container:
     """``c`` with some state fields changed (a convenience over two evolves)."""
     return attrs.evolve(c, state=attrs.evolve(c.state, **changes))

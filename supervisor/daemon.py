@@ -13,6 +13,7 @@ reconcile (inside the manager) → sockets → READY.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -97,11 +98,8 @@ def _sd_notify(message: str) -> None:
         return
     if address.startswith("@"):
         address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        try:
-            s.sendto(message.encode(), address)
-        except OSError:
-            pass
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s, contextlib.suppress(OSError):
+        s.sendto(message.encode(), address)
 
 
 async def serve(cfg: DaemonConfig) -> None:

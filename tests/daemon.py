@@ -166,7 +166,7 @@ class Daemon:
                 *extra,
             ],
             stdout=subprocess.DEVNULL,
-            stderr=open(self.log_path, "ab"),  # noqa: SIM115 -- the daemon owns it
+            stderr=open(self.log_path, "ab"),
             cwd=REPO,
         )
         deadline = time.monotonic() + 30
@@ -215,10 +215,9 @@ class Daemon:
             if point.startswith(str(self.root)):
                 found.append(f"mount {point}")
         for cg in Path("/sys/fs/cgroup").glob("*/berth/*"):
-            if cg.is_dir():
-                # Only ours: the container ids of this daemon are in its data root.
-                if (self.data_root / "containers" / cg.name).exists():
-                    found.append(f"cgroup {cg}")
+            # Only ours: the container ids of this daemon are in its data root.
+            if cg.is_dir() and (self.data_root / "containers" / cg.name).exists():
+                found.append(f"cgroup {cg}")
         return found
 
     def cleanup(self) -> None:

@@ -109,7 +109,7 @@ class Request:
             event = self._conn.next_event()
             if event is h11.NEED_DATA:
                 data = await self.stream.receive_some(READ_SIZE)
-                self._conn.receive_data(data)
+                self._conn.receive_data(bytes(data))
                 if not data and self._conn.their_state is not h11.DONE:
                     raise InvalidArgument("request body ended early")
                 continue
@@ -201,7 +201,7 @@ class Router:
                 allowed = True
         if allowed:
             raise _MethodNotAllowed()
-        raise NotFound(f"page not found")
+        raise NotFound("page not found")
 
 
 class _MethodNotAllowed(Exception):
@@ -233,7 +233,9 @@ async def serve_connection(stream: trio.abc.Stream, router: Router) -> None:
                 conn.start_next_cycle()
             except h11.LocalProtocolError:
                 return
-    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.RemoteProtocolError):
+    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
+        # h11.ProtocolError: the client's (Remote) or a response h11 refused (Local); either
+        # way this connection is over, and the listener must not go down with it.
         return
     finally:
         with trio.CancelScope(shield=True):
@@ -245,7 +247,7 @@ async def _next_event(conn: h11.Connection, stream: trio.abc.Stream) -> object:
         event = conn.next_event()
         if event is h11.NEED_DATA:
             data = await stream.receive_some(READ_SIZE)
-            conn.receive_data(data)
+            conn.receive_data(bytes(data))
             continue
         return event
 
@@ -303,9 +305,10 @@ async def _send(conn: h11.Connection, stream: trio.abc.Stream, req: Request, res
             async with trio.open_nursery() as nursery:
                 if result.watch_disconnect:
                     nursery.start_soon(_watch_disconnect, stream, nursery.cancel_scope)
-                async for chunk in result.chunks:
-                    if chunk:
-                        await stream.send_all(conn.send(h11.Data(data=chunk)))
+                if req.method != "HEAD":  # a HEAD response has no body: h11 refuses one
+                    async for chunk in result.chunks:
+                        if chunk:
+                            await stream.send_all(conn.send(h11.Data(data=chunk)))
                 nursery.cancel_scope.cancel()
         finally:
             aclose = getattr(result.chunks, "aclose", None)

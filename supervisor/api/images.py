@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
 from supervisor.api.backend import Backend
 from supervisor.api.http import Request, Response, Router, Streaming, json_response
@@ -20,10 +21,8 @@ def register(router: Router, b: Backend) -> None:
         for key in filters:
             if key not in ("dangling", "label", "before", "since", "reference"):
                 raise InvalidArgument(f"invalid filter '{key}'")
-        images = await b.images.list()
+        images = await b.images.list_images()
         selected = [i for i in images if await _image_matches(b, i, filters)]
-        if not req.q_bool("all"):
-            selected = [i for i in selected if i.tags or not filters.get("dangling") or True]
         return json_response([image_summary(i) for i in selected])
 
     @router.route("GET", "/images/{name:path}")
@@ -69,7 +68,7 @@ def register(router: Router, b: Backend) -> None:
             message=req.q("message"),
         )
 
-        async def body():  # type: ignore[no-untyped-def]
+        async def body() -> AsyncIterator[bytes]:
             yield json.dumps({"status": image.id}).encode() + b"\r\n"
 
         return Streaming(body(), watch_disconnect=False)
@@ -97,7 +96,7 @@ def register(router: Router, b: Backend) -> None:
     @router.route("POST", "/images/prune")
     async def prune(req: Request) -> Response:
         deleted: list[dict[str, str]] = []
-        for image in await b.images.list():
+        for image in await b.images.list_images():
             if image.tags or await b.containers.users_of_image(image.id):
                 continue
             try:

@@ -8,6 +8,7 @@ import os
 import platform
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import trio
 
@@ -59,8 +60,11 @@ def register(router: Router, b: Backend) -> None:
     @router.route("GET", "/info")
     async def info(req: Request) -> Response:
         containers = b.containers.all()
-        images = await b.images.list()
-        count = lambda *s: sum(1 for c in containers if c.state.status in s)  # noqa: E731
+        images = await b.images.list_images()
+
+        def count(*states: Status) -> int:
+            return sum(1 for c in containers if c.state.status in states)
+
         uname = platform.uname()
         return json_response(
             {
@@ -182,7 +186,7 @@ def _ts(text: str) -> int | None:
 
 def _os_name() -> str:
     try:
-        for line in open("/etc/os-release").read().splitlines():  # noqa: PTH123
+        for line in Path("/etc/os-release").read_text().splitlines():
             if line.startswith("PRETTY_NAME="):
                 return line.split("=", 1)[1].strip('"')
     except OSError:

@@ -58,7 +58,7 @@ def select(
     validate(filters)
     before = [resolve(v) for v in filters.get("before", [])]
     since = [resolve(v) for v in filters.get("since", [])]
-    for ref, c in zip(filters.get("before", []) + filters.get("since", []), before + since, strict=True):
+    for ref, c in zip([*filters.get("before", []), *filters.get("since", [])], before + since, strict=True):
         if c is None:
             raise NoSuchContainer(ref)  # 404, as moby's idOrNameFilter
     out = []

@@ -14,9 +14,9 @@ the OCI bundle (``config.json`` and the ``rootfs`` mount point).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -43,7 +43,13 @@ from supervisor.images.store import ImageStore
 from supervisor.model import Container, ContainerId
 from supervisor.runtime import rootfs as rootfs_mod
 from supervisor.runtime.cgroups import CgroupLayout
-from supervisor.runtime.oci import ExecNotFound, ExecNotPermitted, OciRuntime, signal_number
+from supervisor.runtime.oci import (
+    ExecNotFound,
+    ExecNotPermitted,
+    OciRuntime,
+    nofile_cap,
+    signal_number,
+)
 from supervisor.runtime.spec import BindMount, SpecInput, build_spec
 from supervisor.runtime.users import UnknownUser, resolve_user
 
@@ -108,12 +114,6 @@ class Paths:
 
 def _now() -> str:
     return format_time(time.time_ns())
-
-
-def _nofile_cap() -> tuple[int, int]:
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    cap = 1048576 if hard == resource.RLIM_INFINITY else min(hard, 1048576)
-    return (cap, cap)
 
 
 class ContainerManager:
@@ -418,7 +418,7 @@ class ContainerManager:
                 resources=resources_of(hc),
                 network_mode=network,
                 binds=binds,
-                nofile=_nofile_cap(),
+                nofile=nofile_cap(),
                 swap_accounting=self._cgroups.swap_accounting,
             )
         )
@@ -545,6 +545,7 @@ class ContainerManager:
             log.info("container.restart_scheduled", delay_s=decision.delay_s)
             h.restart_delay_s = decision.delay_s
             return True
+        raise AssertionError("unreachable: the shielded scope never swallows exceptions")
 
     async def _restart_after_backoff(self, h: Handle) -> _Output | None:
         delay = h.restart_delay_s
@@ -555,7 +556,9 @@ class ContainerManager:
         if scope.cancelled_caught:
             return None  # stopped (or started by hand) during the back-off
         async with h.lock:
-            if h.record.state.status is not Status.RESTARTING:
+            if h.record.state.status is not Status.RESTARTING or h.stopping:
+                if h.record.state.status is Status.RESTARTING:
+                    await self._save(h, status=Status.EXITED)
                 return None
             try:
                 h.pidfd = await self._launch(h)
@@ -572,12 +575,16 @@ class ContainerManager:
 
     async def stop(self, ref: str, *, timeout: int | None, signal_name: str | None = None, manual: bool = True) -> None:
         h = self.get(ref)
+        if h.record.state.status is Status.RESTARTING:
+            h.stopping = True  # a launch in progress must not be followed by another
+            if h.restart_scope is not None:
+                h.restart_scope.cancel()
+                await self._save(h, status=Status.EXITED, manually_stopped=manual)
+                await self._emit(h, "stop")
+                return
+            async with h.lock:
+                pass  # the back-off ended and the process is being started: let that finish
         status = h.record.state.status
-        if status is Status.RESTARTING and h.restart_scope is not None:
-            h.restart_scope.cancel()
-            await self._save(h, status=Status.EXITED, manually_stopped=manual)
-            await self._emit(h, "stop")
-            return
         next_state(status, Op.STOP)  # 304 when not running
         sig = signal_number(signal_name or h.record.config.get("StopSignal"), signal.SIGTERM)
         if timeout is None:
@@ -612,10 +619,8 @@ class ContainerManager:
 
     async def restart(self, ref: str, *, timeout: int | None, signal_name: str | None = None) -> None:
         h = self.get(ref)
-        try:
+        with contextlib.suppress(NotModified):
             await self.stop(h.id, timeout=timeout, signal_name=signal_name)
-        except NotModified:
-            pass
         # Wait for the supervise task to finish recording the exit before starting again.
         while h.supervising:
             await trio.sleep(0.01)
@@ -713,10 +718,8 @@ class _Output:
     def close(self) -> None:
         for fd in (self.stdout, self.stderr, self.oomfd):
             if fd is not None and fd >= 0:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
         self.stdout = self.stderr = -1
         self.oomfd = None
 

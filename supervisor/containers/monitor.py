@@ -14,6 +14,7 @@ import ctypes
 import ctypes.util
 import os
 import signal
+from pathlib import Path
 
 import trio
 
@@ -63,7 +64,7 @@ def send_signal(pidfd: int, sig: int) -> bool:
 def start_time(pid: int) -> int:
     """Field 22 of /proc/PID/stat (start time in clock ticks); 0 when the pid is gone."""
     try:
-        stat = open(f"/proc/{pid}/stat").read()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0
     # The command name (field 2) may contain spaces and parentheses: split after the last ')'.

@@ -58,7 +58,7 @@ def match(ref: str, ids_and_names: list[tuple[str, str]]) -> str | None:
     if not ref:
         return None
     name = ref.lstrip("/")
-    for cid, cname in ids_and_names:
+    for cid, _ in ids_and_names:
         if cid == ref:
             return cid
     for cid, cname in ids_and_names:

@@ -52,7 +52,7 @@ def _pairs(rest: str, what: str) -> list[tuple[str, str]]:
 
 def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, Any]:
     """Return a copy of ``config`` (an image's ``config`` object) with ``changes`` applied."""
-    out = json.loads(json.dumps(config))
+    out: dict[str, Any] = json.loads(json.dumps(config))
     for change in changes:
         change = change.strip()
         if not change:

@@ -84,7 +84,7 @@ class ImageStore:
             raise NoSuchImage(name)
         return image
 
-    async def list(self) -> list[Image]:
+    async def list_images(self) -> list[Image]:
         return await self._db.run(rows.all_images)
 
     def layer_path(self, chain_id: str) -> Path:

@@ -11,6 +11,7 @@ cgroup is removed — so the ``oom_kill`` counter read after the exit decides
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -84,16 +85,12 @@ class CgroupLayout:
         controllers = [""] if self.v2 else [p.name for p in self.root.iterdir() if p.is_dir()]
         for c in controllers:
             d = self.dir(c, cid) if not self.v2 else self.root / PARENT / cid
-            try:
+            with contextlib.suppress(OSError):
                 d.rmdir()
-            except OSError:
-                pass
 
     def remove_parent(self) -> None:
         """Remove the (empty) ``berth`` parents at daemon shutdown."""
         parents = [self.root / PARENT] if self.v2 else [p / PARENT for p in self.root.iterdir() if p.is_dir()]
         for d in parents:
-            try:
+            with contextlib.suppress(OSError):
                 d.rmdir()
-            except OSError:
-                pass

@@ -8,6 +8,7 @@ the container inherits those descriptors and a capture would never see EOF.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -44,15 +45,24 @@ class OciRuntime:
             cmd += ["--log", str(log_path), "--log-format", "json"]
         return cmd
 
-    async def _run(self, args: list[str], *, log_path: Path, what: str, **kw: object) -> None:
+    async def _run(
+        self,
+        args: list[str],
+        *,
+        log_path: Path,
+        what: str,
+        stdin: int = subprocess.DEVNULL,
+        stdout: int = subprocess.DEVNULL,
+        stderr: int = subprocess.DEVNULL,
+    ) -> None:
         if log_path.exists():
             log_path.unlink()
         result = await trio.run_process(
             [*self._base(log_path), *args],
             check=False,
-            stdin=kw.get("stdin", subprocess.DEVNULL),  # type: ignore[arg-type]
-            stdout=kw.get("stdout", subprocess.DEVNULL),  # type: ignore[arg-type]
-            stderr=kw.get("stderr", subprocess.DEVNULL),  # type: ignore[arg-type]
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
         )
         if result.returncode != 0:
             message = last_error(log_path) or f"{self.name} {what} exited with {result.returncode}"
@@ -92,7 +102,7 @@ class OciRuntime:
 
     async def list_ids(self) -> list[str]:
         result = await trio.run_process(
-            [*self._base(), "list", "--format", "json"], capture_stdout=True, check=False, stderr=subprocess.DEVNULL  # type: ignore[arg-type]
+            [*self._base(), "list", "--format", "json"], capture_stdout=True, check=False, stderr=subprocess.DEVNULL
         )
         if result.returncode != 0 or not result.stdout.strip():
             return []
@@ -137,11 +147,11 @@ async def probe(choice: str, *, state_root: Path) -> OciRuntime:
         return OciRuntime(path, state_root=state_root / Path(path).name, name=Path(path).name)
     reasons: list[str] = []
     for name in ("crun", "runc"):
-        path = shutil.which(name)
-        if not path:
+        found = shutil.which(name)
+        if not found:
             reasons.append(f"{name}: not installed")
             continue
-        candidate = OciRuntime(path, state_root=state_root / name, name=name)
+        candidate = OciRuntime(found, state_root=state_root / name, name=name)
         error = await _try_create(candidate)
         if error is None:
             return candidate
@@ -158,7 +168,7 @@ async def _try_create(rt: OciRuntime) -> str | None:
     with tempfile.TemporaryDirectory(prefix="berth-probe-") as tmp:
         bundle = Path(tmp)
         (bundle / "rootfs").mkdir()
-        spec = build_spec(SpecInput(container_id=cid, args=("/probe",), env=(), nofile=_nofile()))
+        spec = build_spec(SpecInput(container_id=cid, args=("/probe",), env=(), nofile=nofile_cap()))
         (bundle / "config.json").write_text(json.dumps(spec))
         pidfd = -1
         try:
@@ -177,10 +187,8 @@ async def _try_create(rt: OciRuntime) -> str | None:
             return str(exc)
         finally:
             with trio.CancelScope(shield=True):
-                try:
+                with contextlib.suppress(RuntimeFailed, OSError):
                     await rt.delete(cid, bundle=bundle, force=True)
-                except (RuntimeFailed, OSError):
-                    pass
                 if pidfd >= 0:
                     # berthd is the subreaper: the probe's init is our child; reap it.
                     await trio.lowlevel.wait_readable(pidfd)
@@ -189,10 +197,12 @@ async def _try_create(rt: OciRuntime) -> str | None:
     return None
 
 
-def _nofile() -> tuple[int, int]:
+def nofile_cap() -> tuple[int, int]:
+    """RLIMIT_NOFILE for containers: Docker's 1048576, capped to the daemon's own hard
+    limit (root here lacks CAP_SYS_RESOURCE, so asking for more fails with EPERM)."""
     import resource
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     cap = 1048576 if hard == resource.RLIM_INFINITY else min(hard, 1048576)
     return (cap, cap)
 

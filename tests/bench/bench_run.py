@@ -32,7 +32,6 @@ Standard library only (it must run before the project's virtualenv exists).
 """
 
 # This is a synchronous, stdlib-only script (no trio): time.sleep is the right tool here.
-# ruff: noqa: TID251
 
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ def test_oom_kill_is_recorded_with_event(api: Client) -> None:
     info = api.inspect(cid)
     assert info["State"]["OOMKilled"] is True, info["State"]
     assert code == 137
-    events = api.events(since=int(since), until=int(time.time()) + 1, filters='{"container": ["%s"]}' % cid)
+    events = api.events(since=int(since), until=int(time.time()) + 1, filters=f'{{"container": ["{cid}"]}}')
     actions = [e["Action"] for e in events]
     assert "oom" in actions
     assert actions.index("oom") < actions.index("die")

@@ -17,7 +17,7 @@ def test_on_failure_with_max_retries(api: Client) -> None:
     assert info["State"]["ExitCode"] == 2
     time.sleep(0.5)
     assert api.inspect(cid)["RestartCount"] == 2
-    starts = [e for e in api.events(since=0, until=int(time.time()) + 1, filters='{"container": ["%s"], "event": ["start"]}' % cid)]
+    starts = list(api.events(since=0, until=int(time.time()) + 1, filters=f'{{"container": ["{cid}"], "event": ["start"]}}'))
     assert len(starts) == 3
     api.call("DELETE", f"/containers/{cid}")
 

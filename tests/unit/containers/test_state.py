@@ -20,7 +20,8 @@ MODIFIED, CONFLICT = NotModified, Conflict
 
 # (status, op) -> the next status, or the error class Docker answers with.
 EXPECTED: dict[tuple[Status, Op], Status | type[Exception]] = {
-    # start: 304 when running; 409 paused/removing/dead; a pending restart starts now.
+    # start: 304 when running; 409 paused/removing/dead (moby start.go). A pending restart
+    # starts now: berth's choice (Docker counts "restarting" as running and answers 304).
     (S.CREATED, Op.START): S.RUNNING,
     (S.RUNNING, Op.START): MODIFIED,
     (S.PAUSED, Op.START): CONFLICT,
