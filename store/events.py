@@ -9,7 +9,12 @@ from supervisor.model import Event
 
 
 def append(
-    conn: sqlite3.Connection, time_ns: int, type_: str, action: str, actor_id: str, attributes: dict[str, str]
+    conn: sqlite3.Connection,
+    time_ns: int,
+    type_: str,
+    action: str,
+    actor_id: str,
+    attributes: dict[str, str],
 ) -> Event:
     cur = conn.execute(
         "INSERT INTO events (time_ns, type, action, actor_id, attributes) VALUES (?, ?, ?, ?, ?)",
@@ -19,7 +24,12 @@ def append(
 
 
 def between(
-    conn: sqlite3.Connection, *, since_ns: int | None, until_ns: int | None, after_id: int = 0, limit: int = 10000
+    conn: sqlite3.Connection,
+    *,
+    since_ns: int | None,
+    until_ns: int | None,
+    after_id: int = 0,
+    limit: int = 10000,
 ) -> list[Event]:
     """Events in [since, until] with id > after_id, oldest first."""
     sql = "SELECT id, time_ns, type, action, actor_id, attributes FROM events WHERE id > ?"
@@ -33,7 +43,8 @@ def between(
     sql += " ORDER BY id LIMIT ?"
     params.append(limit)
     return [
-        Event(int(r[0]), int(r[1]), r[2], r[3], r[4], json.loads(r[5])) for r in conn.execute(sql, params)
+        Event(int(r[0]), int(r[1]), r[2], r[3], r[4], json.loads(r[5]))
+        for r in conn.execute(sql, params)
     ]
 
 

@@ -46,7 +46,8 @@ def _layers_of(conn: sqlite3.Connection, top: str | None) -> tuple[ChainId, ...]
 def _image(conn: sqlite3.Connection, row: tuple[str, str, int, int, str | None]) -> Image:
     iid, raw, created, size, top = row
     tags = tuple(
-        r[0] for r in conn.execute("SELECT ref FROM tags WHERE image_id = ? ORDER BY tagged_ns", (iid,))
+        r[0]
+        for r in conn.execute("SELECT ref FROM tags WHERE image_id = ? ORDER BY tagged_ns", (iid,))
     )
     return Image(
         id=ImageId(iid),
@@ -102,7 +103,9 @@ def delete_image(conn: sqlite3.Connection, image_id: str) -> None:
 def unused_layers(conn: sqlite3.Connection) -> list[str]:
     """Chain ids no image's chain reaches (candidates for removal from disk)."""
     used: set[str] = set()
-    for (top,) in conn.execute("SELECT top_layer FROM images WHERE top_layer IS NOT NULL").fetchall():
+    for (top,) in conn.execute(
+        "SELECT top_layer FROM images WHERE top_layer IS NOT NULL"
+    ).fetchall():
         used.update(_layers_of(conn, top))
     return [r[0] for r in conn.execute("SELECT chain_id FROM layers") if r[0] not in used]
 

@@ -39,15 +39,23 @@ class DaemonConfig:
 
 def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     p = argparse.ArgumentParser(prog="berthd", description="berth container engine daemon")
-    p.add_argument("-H", "--host", action="append", dest="hosts", help="socket to listen on (unix://PATH)")
-    p.add_argument("--data-root", type=Path, help="root of persistent state (default /var/lib/berth)")
+    p.add_argument(
+        "-H", "--host", action="append", dest="hosts", help="socket to listen on (unix://PATH)"
+    )
+    p.add_argument(
+        "--data-root", type=Path, help="root of persistent state (default /var/lib/berth)"
+    )
     p.add_argument("--exec-root", type=Path, help="root of runtime state (default /run/berth)")
     p.add_argument("--runtime", help="OCI runtime: auto, crun, runc or a path (default auto)")
-    p.add_argument("--log-level", "-l", choices=["debug", "info", "warn", "warning", "error", "fatal"])
+    p.add_argument(
+        "--log-level", "-l", choices=["debug", "info", "warn", "warning", "error", "fatal"]
+    )
     p.add_argument("--log-format", choices=["json", "console", "auto"])
     p.add_argument("--pidfile", "-p", type=Path)
     p.add_argument("--group", "-G", help="group that may use the socket")
-    p.add_argument("--config-file", type=Path, default=None, help=f"TOML config (default {DEFAULT_CONFIG})")
+    p.add_argument(
+        "--config-file", type=Path, default=None, help=f"TOML config (default {DEFAULT_CONFIG})"
+    )
     ns = p.parse_args(argv)
     file_values: dict[str, object] = {}
     config_path = ns.config_file or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
@@ -71,7 +79,9 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
         runtime=str(pick(ns.runtime, "runtime", d.runtime)),
         log_level=str(pick(ns.log_level, "log-level", d.log_level)),
         log_format=str(pick(ns.log_format, "log-format", d.log_format)),
-        pidfile=Path(str(pick(ns.pidfile, "pidfile", ""))) if pick(ns.pidfile, "pidfile", None) else None,
+        pidfile=Path(str(pick(ns.pidfile, "pidfile", "")))
+        if pick(ns.pidfile, "pidfile", None)
+        else None,
         group=str(pick(ns.group, "group", "")),
         events_retention_count=int(events.get("retention-count", d.events_retention_count)),
         events_retention_days=float(events.get("retention-days", d.events_retention_days)),

@@ -44,7 +44,11 @@ from supervisor.runtime.cgroups import CgroupLayout
 
 log = structlog.get_logger()
 
-INIT_CANDIDATES = ("/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init")
+INIT_CANDIDATES = (
+    "/usr/bin/tini-static",
+    "/usr/bin/docker-init",
+    "/usr/libexec/docker/docker-init",
+)
 
 
 def build_router(backend: Backend) -> Router:
@@ -86,7 +90,9 @@ async def _listen_unix(path: Path, group: str) -> trio.SocketListener:
 
 async def _retention(events: EventLog, cfg: DaemonConfig) -> None:
     while True:
-        removed = await events.prune(keep=cfg.events_retention_count, max_age_s=cfg.events_retention_days * 86400)
+        removed = await events.prune(
+            keep=cfg.events_retention_count, max_age_s=cfg.events_retention_days * 86400
+        )
         if removed:
             log.info("events.pruned", removed=removed)
         await trio.sleep(3600)
@@ -134,7 +140,12 @@ async def serve(cfg: DaemonConfig) -> None:
         started_ns=time.time_ns(),
     )
     router = build_router(backend)
-    log.info("daemon.starting", runtime=runtime.name, cgroup_version=backend.cgroup_version, data_root=str(cfg.data_root))
+    log.info(
+        "daemon.starting",
+        runtime=runtime.name,
+        cgroup_version=backend.cgroup_version,
+        data_root=str(cfg.data_root),
+    )
     sockets = cfg.socket_paths()
     try:
         async with trio.open_nursery() as root:
@@ -194,4 +205,3 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         pass
-

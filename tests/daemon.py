@@ -48,7 +48,14 @@ class Client:
         self.socket_path = str(socket_path)
 
     def request(
-        self, method: str, path: str, body: Any = None, *, params: dict[str, Any] | None = None, raw: bytes | None = None, timeout: float = 60
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: dict[str, Any] | None = None,
+        raw: bytes | None = None,
+        timeout: float = 60,
     ) -> tuple[int, bytes]:
         if params:
             path += "?" + urllib.parse.urlencode(params, doseq=True)
@@ -80,7 +87,13 @@ class Client:
             return payload
 
     # conveniences
-    def create(self, image: str = "busybox", cmd: list[str] | None = None, name: str | None = None, **config: Any) -> str:
+    def create(
+        self,
+        image: str = "busybox",
+        cmd: list[str] | None = None,
+        name: str | None = None,
+        **config: Any,
+    ) -> str:
         body = {"Image": image, **config}
         if cmd is not None:
             body["Cmd"] = cmd
@@ -98,7 +111,9 @@ class Client:
         return result
 
     def wait(self, ref: str, condition: str = "not-running", timeout: float = 60) -> int:
-        result = self.call("POST", f"/containers/{ref}/wait", params={"condition": condition}, timeout=timeout)
+        result = self.call(
+            "POST", f"/containers/{ref}/wait", params={"condition": condition}, timeout=timeout
+        )
         return int(result["StatusCode"])
 
     def logs(self, ref: str, **params: Any) -> list[tuple[int, bytes]]:
@@ -172,7 +187,9 @@ class Daemon:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"berthd exited with {self.proc.returncode}:\n{self.log_path.read_text()[-4000:]}")
+                raise RuntimeError(
+                    f"berthd exited with {self.proc.returncode}:\n{self.log_path.read_text()[-4000:]}"
+                )
             try:
                 if self.client.request("GET", "/_ping", timeout=2)[0] == 200:
                     return
@@ -202,7 +219,10 @@ class Daemon:
         write_busybox_tar(buf)
         repo, _, t = tag.partition(":")
         status, payload = self.client.request(
-            "POST", "/images/create", params={"fromSrc": "-", "repo": repo, "tag": t or "latest"}, raw=buf.getvalue()
+            "POST",
+            "/images/create",
+            params={"fromSrc": "-", "repo": repo, "tag": t or "latest"},
+            raw=buf.getvalue(),
         )
         assert status == 200, payload
         return str(json.loads(payload.splitlines()[-1])["status"])

@@ -42,7 +42,12 @@ def register(router: Router, b: Backend) -> None:
             return None
 
         def image_matches(c: Container, ref: str) -> bool:
-            return c.image_ref == ref or c.image_id.startswith(ref) or c.image_id.removeprefix("sha256:").startswith(ref) or c.image_ref.split(":")[0] == ref
+            return (
+                c.image_ref == ref
+                or c.image_id.startswith(ref)
+                or c.image_id.removeprefix("sha256:").startswith(ref)
+                or c.image_ref.split(":")[0] == ref
+            )
 
         selected = container_filters.select(
             m.all(), filters, all_=req.q_bool("all"), resolve=resolve, image_matches=image_matches
@@ -63,7 +68,11 @@ def register(router: Router, b: Backend) -> None:
             lowers = []
         return json_response(
             container_inspect(
-                h.record, log_path=str(paths.log), data_dir=str(paths.data), rootfs=str(paths.rootfs), lowers=lowers
+                h.record,
+                log_path=str(paths.log),
+                data_dir=str(paths.data),
+                rootfs=str(paths.rootfs),
+                lowers=lowers,
             )
         )
 
@@ -82,7 +91,9 @@ def register(router: Router, b: Backend) -> None:
 
     @router.route("POST", "/containers/{id}/restart")
     async def restart(req: Request) -> Response:
-        await m.restart(req.params["id"], timeout=req.q_int("t", None), signal_name=req.q("signal") or None)
+        await m.restart(
+            req.params["id"], timeout=req.q_int("t", None), signal_name=req.q("signal") or None
+        )
         return Response(204)
 
     @router.route("POST", "/containers/{id}/kill")
@@ -105,7 +116,12 @@ def register(router: Router, b: Backend) -> None:
             code, error = await m.wait(ref, condition)
             import json
 
-            yield json.dumps({"StatusCode": code, "Error": {"Message": error} if error else None}).encode() + b"\n"
+            yield (
+                json.dumps(
+                    {"StatusCode": code, "Error": {"Message": error} if error else None}
+                ).encode()
+                + b"\n"
+            )
 
         return Streaming(body(), watch_disconnect=True)
 
@@ -130,7 +146,13 @@ def register(router: Router, b: Backend) -> None:
             if is_active(c.state.status):
                 continue
             if filters.get("label") and not all(
-                (lbl.partition("=")[0] in c.labels and (not lbl.partition("=")[1] or c.labels[lbl.partition("=")[0]] == lbl.partition("=")[2]))
+                (
+                    lbl.partition("=")[0] in c.labels
+                    and (
+                        not lbl.partition("=")[1]
+                        or c.labels[lbl.partition("=")[0]] == lbl.partition("=")[2]
+                    )
+                )
                 for lbl in filters["label"]
             ):
                 continue
@@ -163,7 +185,12 @@ def register(router: Router, b: Backend) -> None:
 
         # Read the file and subscribe in one synchronous step: no line is lost or doubled.
         existing = select_entries(
-            read_entries(m.paths(h.id).log), stdout=stdout, stderr=stderr, since_ns=since_ns, until_ns=until_ns, tail=tail
+            read_entries(m.paths(h.id).log),
+            stdout=stdout,
+            stderr=stderr,
+            since_ns=since_ns,
+            until_ns=until_ns,
+            tail=tail,
         )
         # Follow only while a run's output flows (a run that just ended has no more to give;
         # a restarting container's next run would, but Docker ends the stream there too).
@@ -181,7 +208,11 @@ def register(router: Router, b: Backend) -> None:
                     if (e.stream == "stdout" and stdout) or (e.stream == "stderr" and stderr):
                         yield encode(e)
 
-        ctype = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+        ctype = (
+            "application/vnd.docker.raw-stream"
+            if tty
+            else "application/vnd.docker.multiplexed-stream"
+        )
         return Streaming(body(), content_type=ctype)
 
     @router.route("POST", "/containers/{id}/attach")
@@ -200,7 +231,11 @@ def register(router: Router, b: Backend) -> None:
             if replay
             else []
         )
-        ctype = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+        ctype = (
+            "application/vnd.docker.raw-stream"
+            if tty
+            else "application/vnd.docker.multiplexed-stream"
+        )
         await req.hijack(ctype)
 
         def encode(e: LogEntry) -> bytes:
@@ -212,13 +247,29 @@ def register(router: Router, b: Backend) -> None:
             if live is not None:
                 async with live:
                     async for e in live:
-                        if (e.stream == "stdout" and want_stdout) or (e.stream == "stderr" and want_stderr):
+                        if (e.stream == "stdout" and want_stdout) or (
+                            e.stream == "stderr" and want_stderr
+                        ):
                             await req.stream.send_all(encode(e))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         return HIJACKED
 
-    del create, list_, inspect, start, stop, restart, kill, wait, remove, rename, prune, logs, attach
+    del (
+        create,
+        list_,
+        inspect,
+        start,
+        stop,
+        restart,
+        kill,
+        wait,
+        remove,
+        rename,
+        prune,
+        logs,
+        attach,
+    )
 
 
 def _int_or_400(text: str, name: str) -> int:

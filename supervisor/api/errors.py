@@ -21,7 +21,9 @@ def error_response(exc: BaseException, *, method: str, path: str) -> tuple[int, 
     if isinstance(exc, BerthError):
         status, message = exc.status, str(exc)
         if status >= 500:
-            log.warning("api.request_failed", method=method, path=path, status=status, error=message)
+            log.warning(
+                "api.request_failed", method=method, path=path, status=status, error=message
+            )
     else:
         status, message = 500, f"internal error: {type(exc).__name__}: {exc}"
         log.error("api.unhandled_error", method=method, path=path, exc_info=exc)

@@ -57,7 +57,12 @@ def json_response(obj: Any, status: int = 200) -> Response:
 
 class Request:
     def __init__(
-        self, conn: h11.Connection, stream: trio.abc.Stream, event: h11.Request, path: str, query: str
+        self,
+        conn: h11.Connection,
+        stream: trio.abc.Stream,
+        event: h11.Request,
+        path: str,
+        query: str,
     ) -> None:
         self._conn = conn
         self.stream = stream
@@ -152,9 +157,10 @@ class Request:
         Returns bytes the client already sent beyond the request (stdin, for later).
         Resource handling: the connection is closed after the handler returns.
         """
-        if self.headers.get("content-length", "0") not in ("", "0") or "chunked" in self.headers.get(
-            "transfer-encoding", ""
-        ):
+        if self.headers.get("content-length", "0") not in (
+            "",
+            "0",
+        ) or "chunked" in self.headers.get("transfer-encoding", ""):
             await self.drain()
         self.hijacked = True
         upgrade = "upgrade" in self.headers.get("connection", "").lower()
@@ -181,7 +187,11 @@ class Router:
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$"
         if pattern.endswith("{name:path}"):
-            regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern[: -len("{name:path}")]) + "(?P<name>.+)$"
+            regex = (
+                "^"
+                + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern[: -len("{name:path}")])
+                + "(?P<name>.+)$"
+            )
         self._routes.append((method, re.compile(regex), handler))
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
@@ -197,7 +207,9 @@ class Router:
             match = regex.match(path)
             if match:
                 if m == method or (method == "HEAD" and m == "GET"):
-                    return handler, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
+                    return handler, {
+                        k: urllib.parse.unquote(v) for k, v in match.groupdict().items()
+                    }
                 allowed = True
         if allowed:
             raise _MethodNotAllowed()
@@ -252,7 +264,9 @@ async def _next_event(conn: h11.Connection, stream: trio.abc.Stream) -> object:
         return event
 
 
-async def _handle(conn: h11.Connection, stream: trio.abc.Stream, router: Router, event: h11.Request) -> bool:
+async def _handle(
+    conn: h11.Connection, stream: trio.abc.Stream, router: Router, event: h11.Request
+) -> bool:
     path, query = split_target(event.target)
     req = Request(conn, stream, event, path, query)
     started = time.monotonic()
@@ -283,7 +297,9 @@ async def _handle(conn: h11.Connection, stream: trio.abc.Stream, router: Router,
     return True
 
 
-def _headers(content_type: str | None, extra: list[tuple[str, str]] | None = None) -> list[tuple[bytes, bytes]]:
+def _headers(
+    content_type: str | None, extra: list[tuple[str, str]] | None = None
+) -> list[tuple[bytes, bytes]]:
     headers = [
         (b"Server", SERVER_HEADER),
         (b"Api-Version", b"1.43"),

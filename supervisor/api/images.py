@@ -40,7 +40,9 @@ def register(router: Router, b: Backend) -> None:
                         "Id": image.id if i == len(hist) - 1 else "<missing>",
                         "Created": image.created_s,
                         "CreatedBy": h.get("created_by", ""),
-                        "Tags": [reference.familiar(t) for t in image.tags] if i == len(hist) - 1 else None,
+                        "Tags": [reference.familiar(t) for t in image.tags]
+                        if i == len(hist) - 1
+                        else None,
                         "Size": image.size if i == 0 else 0,
                         "Comment": h.get("comment", ""),
                     }
@@ -100,7 +102,9 @@ def register(router: Router, b: Backend) -> None:
             if image.tags or await b.containers.users_of_image(image.id):
                 continue
             try:
-                deleted += await b.images.remove(image.id, force=False, in_use=b.containers.users_of_image)
+                deleted += await b.images.remove(
+                    image.id, force=False, in_use=b.containers.users_of_image
+                )
             except BerthError:
                 continue
         return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": 0})
@@ -127,7 +131,9 @@ async def _image_matches(b: Backend, image: Image, filters: dict[str, list[str]]
 
             names = [reference.familiar(t) for t in image.tags]
             if not any(
-                fnmatch.fnmatch(n, v) or fnmatch.fnmatch(n.split(":")[0], v) for n in names for v in values
+                fnmatch.fnmatch(n, v) or fnmatch.fnmatch(n.split(":")[0], v)
+                for n in names
+                for v in values
             ):
                 return False
         elif key in ("before", "since"):

@@ -89,7 +89,9 @@ def container_summary(c: Container) -> dict[str, Any]:
     }
 
 
-def container_inspect(c: Container, *, log_path: str, data_dir: str, rootfs: str, lowers: list[str]) -> dict[str, Any]:
+def container_inspect(
+    c: Container, *, log_path: str, data_dir: str, rootfs: str, lowers: list[str]
+) -> dict[str, Any]:
     st = c.state
     return {
         "Id": c.id,
@@ -185,7 +187,10 @@ def image_inspect(image: Image) -> dict[str, Any]:
         "Size": image.size,
         "VirtualSize": image.size,
         "GraphDriver": {"Name": "overlay2", "Data": {}},
-        "RootFS": {"Type": "layers", "Layers": list((cfg.get("rootfs") or {}).get("diff_ids") or [])},
+        "RootFS": {
+            "Type": "layers",
+            "Layers": list((cfg.get("rootfs") or {}).get("diff_ids") or []),
+        },
         "Metadata": {"LastTagTime": format_time(image.created_ns)},
     }
 

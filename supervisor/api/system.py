@@ -28,7 +28,13 @@ def register(router: Router, b: Backend) -> None:
     @router.route("GET", "/_ping")
     async def ping(req: Request) -> Response:
         return Response(
-            200, b"OK", content_type="text/plain; charset=utf-8", headers=[("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache")]
+            200,
+            b"OK",
+            content_type="text/plain; charset=utf-8",
+            headers=[
+                ("Cache-Control", "no-cache, no-store, must-revalidate"),
+                ("Pragma", "no-cache"),
+            ],
         )
 
     @router.route("HEAD", "/_ping")
@@ -42,7 +48,17 @@ def register(router: Router, b: Backend) -> None:
             {
                 "Platform": {"Name": "berth"},
                 "Components": [
-                    {"Name": "Engine", "Version": __version__, "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": "amd64", "KernelVersion": uname.release}},
+                    {
+                        "Name": "Engine",
+                        "Version": __version__,
+                        "Details": {
+                            "ApiVersion": API_VERSION,
+                            "MinAPIVersion": MIN_API_VERSION,
+                            "Os": "linux",
+                            "Arch": "amd64",
+                            "KernelVersion": uname.release,
+                        },
+                    },
                     {"Name": b.runtime_name, "Version": "", "Details": {}},
                 ],
                 "Version": __version__,
@@ -76,7 +92,12 @@ def register(router: Router, b: Backend) -> None:
                 "Images": len(images),
                 "Driver": "overlay2",
                 "DriverStatus": [["Backing Filesystem", "extfs"]],
-                "Plugins": {"Volume": ["local"], "Network": ["null", "host"], "Authorization": None, "Log": ["json-file"]},
+                "Plugins": {
+                    "Volume": ["local"],
+                    "Network": ["null", "host"],
+                    "Authorization": None,
+                    "Log": ["json-file"],
+                },
                 "MemoryLimit": True,
                 "SwapLimit": True,
                 "CpuCfsPeriod": True,
@@ -99,7 +120,11 @@ def register(router: Router, b: Backend) -> None:
                 "OSType": "linux",
                 "Architecture": uname.machine,
                 "IndexServerAddress": "https://index.docker.io/v1/",
-                "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []},
+                "RegistryConfig": {
+                    "IndexConfigs": {},
+                    "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                    "Mirrors": [],
+                },
                 "NCPU": os.cpu_count() or 1,
                 "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
                 "DockerRootDir": str(b.config.data_root),
@@ -109,7 +134,13 @@ def register(router: Router, b: Backend) -> None:
                 "ServerVersion": __version__,
                 "Runtimes": {b.runtime_name: {"path": b.containers.runtime.binary}},
                 "DefaultRuntime": b.runtime_name,
-                "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False, "NodeID": "", "NodeAddr": "", "RemoteManagers": None},
+                "Swarm": {
+                    "LocalNodeState": "inactive",
+                    "ControlAvailable": False,
+                    "NodeID": "",
+                    "NodeAddr": "",
+                    "RemoteManagers": None,
+                },
                 "LiveRestoreEnabled": False,
                 "Isolation": "",
                 "InitBinary": "docker-init",
@@ -130,7 +161,11 @@ def register(router: Router, b: Backend) -> None:
         now = time.time_ns()
         # Subscribe before replaying so nothing falls between the two; dedupe by id.
         live = b.events.subscribe() if not until_ns or until_ns > now else None
-        history = await b.events.history(since_ns=since_ns, until_ns=until_ns) if since_ns is not None else []
+        history = (
+            await b.events.history(since_ns=since_ns, until_ns=until_ns)
+            if since_ns is not None
+            else []
+        )
 
         async def body() -> AsyncIterator[bytes]:
             last = 0
@@ -142,7 +177,11 @@ def register(router: Router, b: Backend) -> None:
                 if live is None:
                     return
                 yield b""
-                with trio.move_on_at(trio.current_time() + (until_ns - time.time_ns()) / 1e9 if until_ns else float("inf")):
+                with trio.move_on_at(
+                    trio.current_time() + (until_ns - time.time_ns()) / 1e9
+                    if until_ns
+                    else float("inf")
+                ):
                     async for ev in live:
                         if ev.id <= last:
                             continue
@@ -162,7 +201,9 @@ def register(router: Router, b: Backend) -> None:
 
     @router.route("GET", "/swarm")
     async def swarm(req: Request) -> Response:
-        raise Unavailable("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.")
+        raise Unavailable(
+            'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.'
+        )
 
     del ping, ping_head, version, info, events, swarm_leave, swarm
 

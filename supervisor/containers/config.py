@@ -27,8 +27,18 @@ from supervisor.runtime.spec import (
 MIN_MEMORY = 6 * 1024 * 1024
 LOG_DRIVERS = ("json-file", "none")
 # moby jsonfilelog.ValidateLogOpt, plus the opts every driver takes (mode, max-buffer-size)
-JSON_FILE_OPTS = ("max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag",
-                  "mode", "max-buffer-size")
+JSON_FILE_OPTS = (
+    "max-size",
+    "max-file",
+    "compress",
+    "labels",
+    "labels-regex",
+    "env",
+    "env-regex",
+    "tag",
+    "mode",
+    "max-buffer-size",
+)
 NETWORK_MODES = ("none", "host", "default", "bridge", "")
 
 
@@ -47,7 +57,9 @@ def _str_list(body: Mapping[str, Any], key: str, *, allow_string: bool = False) 
     if allow_string and isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type []string")
+        raise InvalidArgument(
+            f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type []string"
+        )
     return list(value)
 
 
@@ -56,7 +68,9 @@ def _str(body: Mapping[str, Any], key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type string")
+        raise InvalidArgument(
+            f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type string"
+        )
     return value
 
 
@@ -65,7 +79,9 @@ def _int(body: Mapping[str, Any], key: str) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type int64")
+        raise InvalidArgument(
+            f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type int64"
+        )
     return value
 
 
@@ -74,7 +90,9 @@ def _bool(body: Mapping[str, Any], key: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type bool")
+        raise InvalidArgument(
+            f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type bool"
+        )
     return value
 
 
@@ -82,8 +100,12 @@ def _labels(body: Mapping[str, Any], key: str) -> dict[str, str]:
     value = body.get(key)
     if value is None:
         return {}
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise InvalidArgument(f"json: cannot unmarshal into Go struct field {key} of type map[string]string")
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidArgument(
+            f"json: cannot unmarshal into Go struct field {key} of type map[string]string"
+        )
     return dict(value)
 
 
@@ -92,7 +114,9 @@ def _object(body: Mapping[str, Any], key: str) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type map[string]struct {{}}")
+        raise InvalidArgument(
+            f"json: cannot unmarshal {type(value).__name__} into Go struct field {key} of type map[string]struct {{}}"
+        )
     return dict(value)
 
 
@@ -113,9 +137,13 @@ def parse_host_config(raw: object) -> dict[str, Any]:
     if memory != 0 and memory < MIN_MEMORY:  # negative too, as Docker
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
     if swap > 0 and memory and swap < memory:
-        raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
+        raise InvalidArgument(
+            "Minimum memoryswap limit should be larger than memory limit, see usage"
+        )
     if swap > 0 and not memory:
-        raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit, see usage")
+        raise InvalidArgument(
+            "You should always set the Memory limit when using Memoryswap limit, see usage"
+        )
     nano = _int(hc, "NanoCpus")
     if nano > 0 and _int(hc, "CpuPeriod") > 0:
         raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
@@ -145,7 +173,9 @@ def parse_host_config(raw: object) -> dict[str, Any]:
         raise InvalidArgument("invalid LogConfig")
     driver = log_config.get("Type") or "json-file"
     if driver not in LOG_DRIVERS:
-        raise InvalidArgument(f'failed to create logger: logger: no log driver named \'{driver}\' is registered')
+        raise InvalidArgument(
+            f"failed to create logger: logger: no log driver named '{driver}' is registered"
+        )
     log_opts = _labels(log_config, "Config")
     for key in log_opts if driver == "json-file" else ():  # Docker checks no opts for "none"
         if key not in JSON_FILE_OPTS:
@@ -192,7 +222,9 @@ def resources_of(hc: Mapping[str, Any]) -> Resources:
     )
 
 
-def parse_create(body: object, *, image_ref: str, image_config: Mapping[str, Any], container_id: str) -> CreateResult:
+def parse_create(
+    body: object, *, image_ref: str, image_config: Mapping[str, Any], container_id: str
+) -> CreateResult:
     """Validate ``body`` and merge it with ``image_config`` (the image's ``config``)."""
     if not isinstance(body, dict):
         raise InvalidArgument("invalid JSON: expected an object")
@@ -215,11 +247,15 @@ def parse_create(body: object, *, image_ref: str, image_config: Mapping[str, Any
     except CommandError as exc:
         raise InvalidArgument(str(exc)) from None
     stop_timeout = body.get("StopTimeout")
-    if stop_timeout is not None and (isinstance(stop_timeout, bool) or not isinstance(stop_timeout, int)):
+    if stop_timeout is not None and (
+        isinstance(stop_timeout, bool) or not isinstance(stop_timeout, int)
+    ):
         raise InvalidArgument("json: cannot unmarshal into Go struct field StopTimeout of type int")
     working_dir = _str(body, "WorkingDir")
     if working_dir and not working_dir.startswith("/"):
-        raise InvalidArgument(f"the working directory '{working_dir}' is invalid, it needs to be an absolute path")
+        raise InvalidArgument(
+            f"the working directory '{working_dir}' is invalid, it needs to be an absolute path"
+        )
     exposed_ports = _object(body, "ExposedPorts")
     volumes = _object(body, "Volumes")
     hostname = _str(body, "Hostname") or container_id[:12]

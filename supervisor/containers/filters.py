@@ -14,8 +14,23 @@ from supervisor.containers.state import Status
 from supervisor.errors import InvalidArgument, NoSuchContainer
 from supervisor.model import Container
 
-KNOWN = {"id", "name", "label", "status", "exited", "ancestor", "before", "since", "network", "volume",
-         "publish", "expose", "health", "isolation", "is-task"}
+KNOWN = {
+    "id",
+    "name",
+    "label",
+    "status",
+    "exited",
+    "ancestor",
+    "before",
+    "since",
+    "network",
+    "volume",
+    "publish",
+    "expose",
+    "health",
+    "isolation",
+    "is-task",
+}
 STATUSES = {s.value for s in Status}
 
 
@@ -58,7 +73,9 @@ def select(
     validate(filters)
     before = [resolve(v) for v in filters.get("before", [])]
     since = [resolve(v) for v in filters.get("since", [])]
-    for ref, c in zip([*filters.get("before", []), *filters.get("since", [])], before + since, strict=True):
+    for ref, c in zip(
+        [*filters.get("before", []), *filters.get("since", [])], before + since, strict=True
+    ):
         if c is None:
             raise NoSuchContainer(ref)  # 404, as moby's idOrNameFilter
     out = []
@@ -70,7 +87,9 @@ def select(
             continue
         if filters.get("id") and not any(c.id.startswith(v) for v in filters["id"]):
             continue
-        if filters.get("name") and not any(_search(v, c.name) or _search(v, "/" + c.name) for v in filters["name"]):
+        if filters.get("name") and not any(
+            _search(v, c.name) or _search(v, "/" + c.name) for v in filters["name"]
+        ):
             continue
         if filters.get("label") and not all(_label(v, c.labels) for v in filters["label"]):
             continue

@@ -53,7 +53,11 @@ def parse_time(text: str) -> int:
 def encode_line(entry: LogEntry) -> bytes:
     return (
         json.dumps(
-            {"log": entry.data.decode("utf-8", "replace"), "stream": entry.stream, "time": format_time(entry.time_ns)}
+            {
+                "log": entry.data.decode("utf-8", "replace"),
+                "stream": entry.stream,
+                "time": format_time(entry.time_ns),
+            }
         ).encode()
         + b"\n"
     )
@@ -159,7 +163,9 @@ class LogWriter:
                     src.rename(self.path.with_name(f"{self.path.name}.{n}"))
         else:
             self.path.unlink(missing_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+        self._fd = os.open(
+            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640
+        )
         self._size = 0
 
     def close(self) -> None:

@@ -15,11 +15,13 @@ the OCI bundle (``config.json`` and the ``rootfs`` mount point).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -92,6 +94,7 @@ class Handle:
     restart_delay_s: float = 0.0
     oom_announced: bool = False
     pending_output: _Output | None = None
+    launched_state: dict[str, Any] = attrs.field(factory=dict)  # state to record with "start"
 
     @property
     def id(self) -> ContainerId:
@@ -153,7 +156,9 @@ class ContainerManager:
         return self._handles[cid]
 
     def all(self) -> list[Container]:
-        return sorted((h.record for h in self._handles.values()), key=lambda c: c.created_ns, reverse=True)
+        return sorted(
+            (h.record for h in self._handles.values()), key=lambda c: c.created_ns, reverse=True
+        )
 
     async def users_of_image(self, image_id: str) -> list[str]:
         return [h.id for h in self._handles.values() if h.record.image_id == image_id]
@@ -163,9 +168,21 @@ class ContainerManager:
         await self._db.run(rows.save_state, h.id, record.state)
         h.record = record
 
-    async def _emit(self, h: Handle, action: str, **extra: str) -> None:
+    async def _emit(
+        self, h: Handle, action: str, *, state: dict[str, Any] | None = None, **extra: str
+    ) -> None:
+        """Announce a container event; ``state`` changes commit in the same transaction."""
         attrs_ = {**h.record.labels, "image": h.record.image_ref, "name": h.record.name, **extra}
-        await self._events.emit("container", action, h.id, attrs_)
+        change = None
+        if state is not None:
+            record = rows.with_state(h.record, **state)
+
+            def change(conn: sqlite3.Connection) -> None:
+                rows.save_state(conn, h.id, record.state)
+
+        await self._events.emit("container", action, h.id, attrs_, with_change=change)
+        if state is not None:
+            h.record = record
 
     # -- start-up and shutdown ----------------------------------------------------------
 
@@ -209,15 +226,19 @@ class ContainerManager:
                 continue
             if c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
                 # Died while berthd was down: its exit status is lost (Docker records 255 too).
-                await self._save(h, status=Status.EXITED, pid=0, exit_code=LOST_EXIT_CODE, finished_at=_now())
+                await self._save(
+                    h, status=Status.EXITED, pid=0, exit_code=LOST_EXIT_CODE, finished_at=_now()
+                )
                 self._cgroups.remove(h.id)
                 await self._emit(h, "die", exitCode=str(LOST_EXIT_CODE))
             policy = parse_policy(c.host_config.get("RestartPolicy"))
-            wanted = policy.name.value == "always" or (
-                policy.name.value == "unless-stopped" and not h.record.state.manually_stopped
-            ) or (
-                policy.name.value == "on-failure"
-                and c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
+            wanted = (
+                policy.name.value == "always"
+                or (policy.name.value == "unless-stopped" and not h.record.state.manually_stopped)
+                or (
+                    policy.name.value == "on-failure"
+                    and c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
+                )
             )
             if wanted and h.record.state.status is not Status.CREATED:
                 try:
@@ -253,7 +274,9 @@ class ContainerManager:
             name = names.validate_name(name)
         image = await self._images.resolve(image_ref)
         cid = names.new_id()
-        result = parse_create(body, image_ref=image_ref, image_config=image.run_config, container_id=cid)
+        result = parse_create(
+            body, image_ref=image_ref, image_config=image.run_config, container_id=cid
+        )
         if name is None:
             name = names.generate_name({h.record.name for h in self._handles.values()})
         record = Container(
@@ -294,7 +317,13 @@ class ContainerManager:
             # Docker's codes for a process that never ran: 127 not found, 126 not
             # executable, 128 anything else; attached clients see end-of-stream, and an
             # AutoRemove container is removed (moby containerStart's deferred cleanup).
-            code = 127 if isinstance(exc, ExecNotFound) else 126 if isinstance(exc, ExecNotPermitted) else 128
+            code = (
+                127
+                if isinstance(exc, ExecNotFound)
+                else 126
+                if isinstance(exc, ExecNotPermitted)
+                else 128
+            )
             await self._save(h, exit_code=code, error=str(exc))
             h.hub.end_of_run()
             await trio.to_thread.run_sync(_unmount_quietly, self.paths(h.id).rootfs)
@@ -302,7 +331,7 @@ class ContainerManager:
                 self._nursery.start_soon(self._remove_quietly, h.id)
             raise
         h.pidfd = pidfd
-        await self._emit(h, "start")
+        await self._emit(h, "start", state=h.launched_state)
         if not h.supervising:
             assert self._nursery is not None
             h.supervising = True
@@ -357,17 +386,16 @@ class ContainerManager:
                     await wait_exit(pidfd)
                     os.close(pidfd)
             raise
-        await self._save(
-            h,
-            status=Status.RUNNING,
-            pid=pid,
-            pid_start=start_time(pid),
-            started_at=_now(),
-            exit_code=0,
-            error="",
-            oom_killed=False,
-            manually_stopped=False,
-        )
+        h.launched_state = {
+            "status": Status.RUNNING,
+            "pid": pid,
+            "pid_start": start_time(pid),
+            "started_at": _now(),
+            "exit_code": 0,
+            "error": "",
+            "oom_killed": False,
+            "manually_stopped": False,
+        }
         h.pending_output = _Output(out_r, err_r, oomfd)
         h.hub.start_of_run()
         log.info("container.started", container_id=c.id, pid=pid)
@@ -377,7 +405,9 @@ class ContainerManager:
         for d in (paths.data / "upper", paths.data / "work", paths.rootfs):
             d.mkdir(parents=True, exist_ok=True)
         if not rootfs_mod.is_mountpoint(paths.rootfs):
-            rootfs_mod.mount_overlay(lowers, paths.data / "upper", paths.data / "work", paths.rootfs)
+            rootfs_mod.mount_overlay(
+                lowers, paths.data / "upper", paths.data / "work", paths.rootfs
+            )
 
     def _spec(self, c: Container, paths: Paths) -> dict[str, object]:
         cfg, hc = c.config, c.host_config
@@ -423,7 +453,9 @@ class ContainerManager:
             )
         )
 
-    def _etc_files(self, c: Container, paths: Paths, hostname: str, network: str) -> tuple[BindMount, ...]:
+    def _etc_files(
+        self, c: Container, paths: Paths, hostname: str, network: str
+    ) -> tuple[BindMount, ...]:
         """Generate /etc/hostname, /etc/hosts and /etc/resolv.conf and bind them in."""
         files = {
             "hostname": hostname + "\n",
@@ -432,7 +464,9 @@ class ContainerManager:
             "resolv.conf": _resolv_conf(),
         }
         if network == "host":
-            files["hosts"] = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else files["hosts"]
+            files["hosts"] = (
+                Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else files["hosts"]
+            )
         binds = []
         for name, text in files.items():
             path = paths.data / name
@@ -450,7 +484,9 @@ class ContainerManager:
                     started = time.monotonic()
                     code, oom = await self._watch_run(h, output)
                     output = None
-                    restarting = await self._finish_run(h, code, oom, ran_for_s=time.monotonic() - started)
+                    restarting = await self._finish_run(
+                        h, code, oom, ran_for_s=time.monotonic() - started
+                    )
                     if not restarting:
                         break
                     output = await self._restart_after_backoff(h)
@@ -512,16 +548,23 @@ class ContainerManager:
         """Record an exit; decide and record a restart. Returns True to restart."""
         paths = self.paths(h.id)
         with trio.CancelScope(shield=True):
-            await self.runtime.delete(h.id, bundle=paths.bundle, force=True)
+            async with trio.open_nursery() as nursery:
+                # The runtime's clean-up and the record of the exit are independent.
+                nursery.start_soon(self.runtime.delete, h.id, paths.bundle, True)
+                if oom and not h.oom_announced:
+                    await self._emit(h, "oom")
+                h.oom_announced = False
+                manual = h.stopping or h.record.state.manually_stopped
+                state = {
+                    "status": Status.EXITED,
+                    "pid": 0,
+                    "exit_code": code,
+                    "oom_killed": oom,
+                    "finished_at": _now(),
+                    "manually_stopped": manual,
+                }
+                await self._emit(h, "die", state=state, exitCode=str(code))
             self._cgroups.remove(h.id)
-            if oom and not h.oom_announced:
-                await self._emit(h, "oom")
-            h.oom_announced = False
-            manual = h.stopping or h.record.state.manually_stopped
-            await self._save(
-                h, status=Status.EXITED, pid=0, exit_code=code, oom_killed=oom, finished_at=_now(), manually_stopped=manual
-            )
-            await self._emit(h, "die", exitCode=str(code))
             log.info("container.exited", exit_code=code, oom_killed=oom)
             notice, h.exited = h.exited, ExitNotice()
             notice.code = code
@@ -566,14 +609,19 @@ class ContainerManager:
                 log.warning("container.restart_failed", error=str(exc))
                 await self._save(h, status=Status.EXITED, error=str(exc))
                 return None
-            await self._save(h, restart_count=h.record.state.restart_count + 1)
-            await self._emit(h, "restart")
+            await self._emit(
+                h,
+                "restart",
+                state={**h.launched_state, "restart_count": h.record.state.restart_count + 1},
+            )
             await self._emit(h, "start")
             return self._open_output(h)
 
     # -- stop / kill / restart ----------------------------------------------------------
 
-    async def stop(self, ref: str, *, timeout: int | None, signal_name: str | None = None, manual: bool = True) -> None:
+    async def stop(
+        self, ref: str, *, timeout: int | None, signal_name: str | None = None, manual: bool = True
+    ) -> None:
         h = self.get(ref)
         if h.record.state.status is Status.RESTARTING:
             h.stopping = True  # a launch in progress must not be followed by another
@@ -617,7 +665,9 @@ class ContainerManager:
         send_signal(h.pidfd, sig)
         await self._emit(h, "kill", signal=str(sig))
 
-    async def restart(self, ref: str, *, timeout: int | None, signal_name: str | None = None) -> None:
+    async def restart(
+        self, ref: str, *, timeout: int | None, signal_name: str | None = None
+    ) -> None:
         h = self.get(ref)
         with contextlib.suppress(NotModified):
             await self.stop(h.id, timeout=timeout, signal_name=signal_name)
@@ -667,9 +717,14 @@ class ContainerManager:
                 await self.runtime.delete(h.id, bundle=paths.bundle, force=True)
                 await trio.to_thread.run_sync(_remove_dirs, paths)
                 self._cgroups.remove(h.id)
-                await self._db.run(rows.delete, h.id)
+                await self._events.emit(
+                    "container",
+                    "destroy",
+                    h.id,
+                    {**h.record.labels, "image": h.record.image_ref, "name": h.record.name},
+                    with_change=functools.partial(rows.delete, cid=h.id),
+                )
                 self._handles.pop(h.id, None)
-                await self._emit(h, "destroy")
         notice.code = h.record.state.exit_code
         notice.set()
         log.info("container.removed", container_id=h.id)
@@ -763,4 +818,3 @@ def _remove_dirs(paths: Paths) -> None:
     rootfs_mod.unmount(paths.rootfs)
     shutil.rmtree(paths.bundle, ignore_errors=True)
     shutil.rmtree(paths.data, ignore_errors=True)
-

@@ -98,7 +98,9 @@ def _duration_s(value: object, key: str) -> float | None:
     if value is None or value == 0:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidArgument(f"invalid restart policy: {key} must be a non-negative duration in ns")
+        raise InvalidArgument(
+            f"invalid restart policy: {key} must be a non-negative duration in ns"
+        )
     return value / 1e9
 
 
@@ -144,8 +146,10 @@ def decide_restart(
 
 def to_api(policy: RestartPolicy) -> dict[str, object]:
     """The ``HostConfig.RestartPolicy`` object for inspect."""
-    out: dict[str, object] = {"Name": policy.name.value if policy.name is not PolicyName.NO else "no",
-                              "MaximumRetryCount": policy.max_retries}
+    out: dict[str, object] = {
+        "Name": policy.name.value if policy.name is not PolicyName.NO else "no",
+        "MaximumRetryCount": policy.max_retries,
+    }
     if policy.delay_s is not None:
         out["Delay"] = round(policy.delay_s * 1e9)
     if policy.max_delay_s is not None:

@@ -14,7 +14,22 @@ from supervisor.errors import InvalidArgument
 from supervisor.images.reference import familiar_repository, parse
 from supervisor.model import Event
 
-KNOWN = {"type", "event", "container", "image", "label", "daemon", "network", "volume", "scope", "plugin", "node", "service", "secret", "config"}
+KNOWN = {
+    "type",
+    "event",
+    "container",
+    "image",
+    "label",
+    "daemon",
+    "network",
+    "volume",
+    "scope",
+    "plugin",
+    "node",
+    "service",
+    "secret",
+    "config",
+}
 
 
 def parse_filters(raw: object) -> dict[str, list[str]]:
@@ -82,7 +97,9 @@ def event_matches(event: Event, filters: Mapping[str, Sequence[str]]) -> bool:
             ok = "local" in values
         elif key in ("network", "volume", "daemon"):
             name = attrs.get("name", "")
-            ok = event.type == key and any(event.actor_id.startswith(v) or name.startswith(v) for v in values)
+            ok = event.type == key and any(
+                event.actor_id.startswith(v) or name.startswith(v) for v in values
+            )
         else:
             ok = False
         if not ok:

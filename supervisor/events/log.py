@@ -6,7 +6,9 @@ collector that reconnects with ``since`` misses nothing, even across a ``kill -9
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from collections.abc import Callable
 
 import structlog
 import trio
@@ -23,8 +25,28 @@ class EventLog:
         self._db = db
         self._subscribers: set[trio.MemorySendChannel[Event]] = set()
 
-    async def emit(self, type_: str, action: str, actor_id: str, attributes: dict[str, str]) -> Event:
-        event = await self._db.run(event_rows.append, time.time_ns(), type_, action, actor_id, attributes)
+    async def emit(
+        self,
+        type_: str,
+        action: str,
+        actor_id: str,
+        attributes: dict[str, str],
+        *,
+        with_change: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> Event:
+        """Append an event durably, then announce it.
+
+        Args:
+            with_change: a state change committed in the same transaction as the event,
+                so a state change and the event that reports it are never seen apart.
+        """
+
+        def transaction(conn: sqlite3.Connection) -> Event:
+            if with_change is not None:
+                with_change(conn)
+            return event_rows.append(conn, time.time_ns(), type_, action, actor_id, attributes)
+
+        event = await self._db.run(transaction)
         for send in list(self._subscribers):
             try:
                 send.send_nowait(event)
@@ -44,8 +66,12 @@ class EventLog:
         receive.close()
         self._subscribers = {s for s in self._subscribers if s.statistics().open_receive_channels}
 
-    async def history(self, *, since_ns: int | None, until_ns: int | None, after_id: int = 0) -> list[Event]:
-        return await self._db.run(event_rows.between, since_ns=since_ns, until_ns=until_ns, after_id=after_id)
+    async def history(
+        self, *, since_ns: int | None, until_ns: int | None, after_id: int = 0
+    ) -> list[Event]:
+        return await self._db.run(
+            event_rows.between, since_ns=since_ns, until_ns=until_ns, after_id=after_id
+        )
 
     async def prune(self, *, keep: int, max_age_s: float) -> int:
         cutoff = time.time_ns() - int(max_age_s * 1e9)

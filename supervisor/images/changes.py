@@ -14,7 +14,18 @@ from typing import Any
 
 from supervisor.errors import InvalidArgument
 
-ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VOLUME", "WORKDIR", "STOPSIGNAL")
+ALLOWED = (
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "LABEL",
+    "ONBUILD",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+    "STOPSIGNAL",
+)
 
 
 def _json_or_shell(rest: str) -> list[str]:
@@ -45,7 +56,11 @@ def _pairs(rest: str, what: str) -> list[tuple[str, str]]:
     for word in words:
         key, eq, value = word.partition("=")
         if not eq or not key:
-            raise InvalidArgument(f"{what} names can not be blank" if not key else f"{what} requires key=value: {word}")
+            raise InvalidArgument(
+                f"{what} names can not be blank"
+                if not key
+                else f"{what} requires key=value: {word}"
+            )
         out.append((key, value))
     return out
 

@@ -83,7 +83,12 @@ def parse(text: str) -> Reference:
     if not name:
         raise InvalidReference()
     parts = name.split("/")
-    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost" or parts[0] != parts[0].lower()):
+    if len(parts) > 1 and (
+        "." in parts[0]
+        or ":" in parts[0]
+        or parts[0] == "localhost"
+        or parts[0] != parts[0].lower()
+    ):
         domain, path_parts = parts[0], parts[1:]
         if not _DOMAIN.fullmatch(domain):
             raise InvalidReference()

@@ -133,7 +133,13 @@ class ImageStore:
             "created": created,
             "config": base_config,
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
-            "history": [{"created": created, "comment": message or f"Imported from {source}", "created_by": ""}],
+            "history": [
+                {
+                    "created": created,
+                    "comment": message or f"Imported from {source}",
+                    "created_by": "",
+                }
+            ],
         }
         raw = encode_config(config)
         image = Image(
@@ -254,4 +260,3 @@ def _resolve(conn: Any, name: str) -> Image | None:
         if len(matches) == 1:
             return rows.get_image(conn, matches[0])
     return None
-

@@ -90,7 +90,11 @@ class CgroupLayout:
 
     def remove_parent(self) -> None:
         """Remove the (empty) ``berth`` parents at daemon shutdown."""
-        parents = [self.root / PARENT] if self.v2 else [p / PARENT for p in self.root.iterdir() if p.is_dir()]
+        parents = (
+            [self.root / PARENT]
+            if self.v2
+            else [p / PARENT for p in self.root.iterdir() if p.is_dir()]
+        )
         for d in parents:
             with contextlib.suppress(OSError):
                 d.rmdir()

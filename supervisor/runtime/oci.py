@@ -85,7 +85,7 @@ class OciRuntime:
     async def start(self, cid: str, *, bundle: Path) -> None:
         await self._run(["start", cid], log_path=bundle / "runtime.log", what="start")
 
-    async def delete(self, cid: str, *, bundle: Path, force: bool = False) -> None:
+    async def delete(self, cid: str, bundle: Path, force: bool = False) -> None:
         """Remove the runtime's state (and the container's cgroup); missing is fine."""
         if not (self.state_root / cid).exists():
             return  # never created, or already deleted: both runc and crun keep state there
@@ -102,7 +102,10 @@ class OciRuntime:
 
     async def list_ids(self) -> list[str]:
         result = await trio.run_process(
-            [*self._base(), "list", "--format", "json"], capture_stdout=True, check=False, stderr=subprocess.DEVNULL
+            [*self._base(), "list", "--format", "json"],
+            capture_stdout=True,
+            check=False,
+            stderr=subprocess.DEVNULL,
         )
         if result.returncode != 0 or not result.stdout.strip():
             return []
@@ -168,7 +171,9 @@ async def _try_create(rt: OciRuntime) -> str | None:
     with tempfile.TemporaryDirectory(prefix="berth-probe-") as tmp:
         bundle = Path(tmp)
         (bundle / "rootfs").mkdir()
-        spec = build_spec(SpecInput(container_id=cid, args=("/probe",), env=(), nofile=nofile_cap()))
+        spec = build_spec(
+            SpecInput(container_id=cid, args=("/probe",), env=(), nofile=nofile_cap())
+        )
         (bundle / "config.json").write_text(json.dumps(spec))
         pidfd = -1
         try:

@@ -176,7 +176,12 @@ def _resources(r: Resources, *, swap_accounting: bool) -> dict[str, object]:
 
 def _mounts(inp: SpecInput) -> list[dict[str, object]]:
     mounts: list[dict[str, object]] = [
-        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {
+            "destination": "/proc",
+            "type": "proc",
+            "source": "proc",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
         {
             "destination": "/dev",
             "type": "tmpfs",
@@ -189,14 +194,24 @@ def _mounts(inp: SpecInput) -> list[dict[str, object]]:
             "source": "devpts",
             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
         },
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {
+            "destination": "/sys",
+            "type": "sysfs",
+            "source": "sysfs",
+            "options": ["nosuid", "noexec", "nodev", "ro"],
+        },
         {
             "destination": "/sys/fs/cgroup",
             "type": "cgroup",
             "source": "cgroup",
             "options": ["ro", "nosuid", "noexec", "nodev"],
         },
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {
+            "destination": "/dev/mqueue",
+            "type": "mqueue",
+            "source": "mqueue",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
         {
             "destination": "/dev/shm",
             "type": "tmpfs",
@@ -206,11 +221,18 @@ def _mounts(inp: SpecInput) -> list[dict[str, object]]:
     ]
     if inp.init:
         mounts.append(
-            {"destination": INIT_PATH, "type": "bind", "source": inp.init_source, "options": ["rbind", "ro"]}
+            {
+                "destination": INIT_PATH,
+                "type": "bind",
+                "source": inp.init_source,
+                "options": ["rbind", "ro"],
+            }
         )
     for b in inp.binds:
         options = ["rbind", "rprivate", "ro" if b.readonly else "rw"]
-        mounts.append({"destination": b.destination, "type": "bind", "source": b.source, "options": options})
+        mounts.append(
+            {"destination": b.destination, "type": "bind", "source": b.source, "options": options}
+        )
     return mounts
 
 
@@ -233,7 +255,11 @@ def build_spec(inp: SpecInput) -> dict[str, object]:
         linux["cgroupsPath"] = inp.cgroups_path
     process: dict[str, object] = {
         "terminal": inp.tty,
-        "user": {"uid": inp.uid, "gid": inp.gid, **({"additionalGids": list(inp.additional_gids)} if inp.additional_gids else {})},
+        "user": {
+            "uid": inp.uid,
+            "gid": inp.gid,
+            **({"additionalGids": list(inp.additional_gids)} if inp.additional_gids else {}),
+        },
         "args": args,
         "env": list(inp.env),
         "cwd": inp.cwd or "/",

@@ -49,15 +49,26 @@ def resolve_user(spec: str, *, passwd: str | None, group: str | None) -> ExecUse
     if user_part:
         wanted_uid = _int(user_part)
         match = next(
-            (u for u in users if (u[0] == user_part if wanted_uid is None else _int(u[2]) == wanted_uid)),
+            (
+                u
+                for u in users
+                if (u[0] == user_part if wanted_uid is None else _int(u[2]) == wanted_uid)
+            ),
             None,
         )
         if match is None:
             if wanted_uid is None:
-                raise UnknownUser(f"unable to find user {user_part}: no matching entries in passwd file")
+                raise UnknownUser(
+                    f"unable to find user {user_part}: no matching entries in passwd file"
+                )
             uid, gid, name = wanted_uid, 0, ""
         else:
-            uid, gid, home, name = _int(match[2]) or 0, _int(match[3]) or 0, match[5] or "/", match[0]
+            uid, gid, home, name = (
+                _int(match[2]) or 0,
+                _int(match[3]) or 0,
+                match[5] or "/",
+                match[0],
+            )
     elif users:
         root = next((u for u in users if u[2] == "0"), None)
         if root:
@@ -65,11 +76,17 @@ def resolve_user(spec: str, *, passwd: str | None, group: str | None) -> ExecUse
     if group_part:
         wanted_gid = _int(group_part)
         g = next(
-            (g for g in groups if (g[0] == group_part if wanted_gid is None else _int(g[2]) == wanted_gid)),
+            (
+                g
+                for g in groups
+                if (g[0] == group_part if wanted_gid is None else _int(g[2]) == wanted_gid)
+            ),
             None,
         )
         if g is None and wanted_gid is None:
-            raise UnknownUser(f"unable to find group {group_part}: no matching entries in group file")
+            raise UnknownUser(
+                f"unable to find group {group_part}: no matching entries in group file"
+            )
         gid = wanted_gid if wanted_gid is not None else (_int(g[2]) if g else 0) or 0
         extra: tuple[int, ...] = ()
     else:

@@ -43,8 +43,14 @@ def test_run_failure_raises_container_error(client) -> None:  # type: ignore[no-
 
 
 def test_detached_lifecycle(client) -> None:  # type: ignore[no-untyped-def]
-    c = client.containers.run("busybox", ["sh", "-c", "echo started; sleep 300"], detach=True, name="py-web",
-                              labels={"x": "y"}, restart_policy={"Name": "on-failure", "MaximumRetryCount": 3})
+    c = client.containers.run(
+        "busybox",
+        ["sh", "-c", "echo started; sleep 300"],
+        detach=True,
+        name="py-web",
+        labels={"x": "y"},
+        restart_policy={"Name": "on-failure", "MaximumRetryCount": 3},
+    )
     deadline = time.monotonic() + 10
     while b"started" not in c.logs():
         assert time.monotonic() < deadline
@@ -81,7 +87,11 @@ def test_images_import_tag_remove(client) -> None:  # type: ignore[no-untyped-de
 def test_events_decode(client) -> None:  # type: ignore[no-untyped-def]
     since = int(time.time()) - 1
     client.containers.run("busybox", "true", remove=True, name="py-ev")
-    events = list(client.events(since=since, until=int(time.time()) + 1, decode=True, filters={"container": "py-ev"}))
+    events = list(
+        client.events(
+            since=since, until=int(time.time()) + 1, decode=True, filters={"container": "py-ev"}
+        )
+    )
     actions = [e["Action"] for e in events]
     assert "create" in actions and "start" in actions and "die" in actions and "destroy" in actions
 

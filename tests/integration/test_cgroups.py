@@ -22,7 +22,12 @@ def _cgroup_file(cid: str, controller: str, name: str) -> str:
 def test_limits_are_applied(api: Client) -> None:
     cid = api.run(
         ["sleep", "30"],
-        HostConfig={"Memory": 64 * 1024 * 1024, "NanoCpus": 500_000_000, "PidsLimit": 50, "CpuShares": 512},
+        HostConfig={
+            "Memory": 64 * 1024 * 1024,
+            "NanoCpus": 500_000_000,
+            "PidsLimit": 50,
+            "CpuShares": 512,
+        },
     )
     try:
         if V2:
@@ -35,7 +40,11 @@ def test_limits_are_applied(api: Client) -> None:
             assert _cgroup_file(cid, "cpu", "cpu.shares") == "512"
             assert _cgroup_file(cid, "pids", "pids.max") == "50"
         hc = api.inspect(cid)["HostConfig"]
-        assert hc["Memory"] == 64 * 1024 * 1024 and hc["NanoCpus"] == 500_000_000 and hc["PidsLimit"] == 50
+        assert (
+            hc["Memory"] == 64 * 1024 * 1024
+            and hc["NanoCpus"] == 500_000_000
+            and hc["PidsLimit"] == 50
+        )
     finally:
         api.call("DELETE", f"/containers/{cid}", params={"force": 1})
     time.sleep(0.2)
@@ -53,7 +62,9 @@ def test_oom_kill_is_recorded_with_event(api: Client) -> None:
     info = api.inspect(cid)
     assert info["State"]["OOMKilled"] is True, info["State"]
     assert code == 137
-    events = api.events(since=int(since), until=int(time.time()) + 1, filters=f'{{"container": ["{cid}"]}}')
+    events = api.events(
+        since=int(since), until=int(time.time()) + 1, filters=f'{{"container": ["{cid}"]}}'
+    )
     actions = [e["Action"] for e in events]
     assert "oom" in actions
     assert actions.index("oom") < actions.index("die")
@@ -61,7 +72,10 @@ def test_oom_kill_is_recorded_with_event(api: Client) -> None:
 
 
 def test_pids_limit_stops_fork_bomb(api: Client) -> None:
-    cid = api.run(["sh", "-c", "for i in $(seq 40); do sleep 5 & done; wait; echo done"], HostConfig={"PidsLimit": 10})
+    cid = api.run(
+        ["sh", "-c", "for i in $(seq 40); do sleep 5 & done; wait; echo done"],
+        HostConfig={"PidsLimit": 10},
+    )
     code = api.wait(cid, timeout=60)
     logs = b"".join(p for _, p in api.logs(cid))
     assert b"can't fork" in logs or b"Resource temporarily unavailable" in logs or code != 0

@@ -19,7 +19,11 @@ def test_lifecycle_events_in_order(api: Client) -> None:
     cid = api.run(["sh", "-c", "exit 5"], name="ev-order", Labels={"team": "a"})
     api.wait(cid)
     api.call("DELETE", f"/containers/{cid}")
-    events = api.events(since=f"{since:.9f}", until=f"{time.time() + 1:.9f}", filters=json.dumps({"container": [cid]}))
+    events = api.events(
+        since=f"{since:.9f}",
+        until=f"{time.time() + 1:.9f}",
+        filters=json.dumps({"container": [cid]}),
+    )
     assert [e["Action"] for e in events] == ["create", "start", "die", "destroy"]
     die = events[2]
     assert die["Actor"]["Attributes"]["exitCode"] == "5"
@@ -35,7 +39,11 @@ def test_filters_by_type_event_and_label(api: Client) -> None:
     api.wait(cid)
     api.call("DELETE", f"/containers/{cid}")
     until = f"{time.time() + 1:.9f}"
-    starts = api.events(since=f"{since:.9f}", until=until, filters=json.dumps({"event": ["start"], "label": ["pick=me"]}))
+    starts = api.events(
+        since=f"{since:.9f}",
+        until=until,
+        filters=json.dumps({"event": ["start"], "label": ["pick=me"]}),
+    )
     assert [e["id"] for e in starts] == [cid]
     images = api.events(since=f"{since:.9f}", until=until, filters=json.dumps({"type": ["image"]}))
     assert images == []
@@ -51,7 +59,9 @@ def test_follow_receives_live_events(api: Client) -> None:
         s = socket.socket(socket.AF_UNIX)
         s.connect(api.socket_path)
         s.settimeout(20)
-        s.sendall(b'GET /events?filters=%7B%22event%22%3A%5B%22die%22%5D%7D HTTP/1.1\r\nHost: x\r\n\r\n')
+        s.sendall(
+            b"GET /events?filters=%7B%22event%22%3A%5B%22die%22%5D%7D HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
         buf = b""
         while not done.is_set():
             try:
@@ -85,6 +95,10 @@ def test_image_events(api: Client) -> None:
     since = time.time()
     api.call("POST", "/images/busybox/tag", params={"repo": "evtest", "tag": "v1"})
     api.call("DELETE", "/images/evtest:v1")
-    events = api.events(since=f"{since:.9f}", until=f"{time.time() + 1:.9f}", filters=json.dumps({"type": ["image"]}))
+    events = api.events(
+        since=f"{since:.9f}",
+        until=f"{time.time() + 1:.9f}",
+        filters=json.dumps({"type": ["image"]}),
+    )
     assert [e["Action"] for e in events] == ["tag", "untag"]
     assert events[0]["Actor"]["Attributes"]["name"] == "evtest:v1"

@@ -97,7 +97,11 @@ def test_unknown_image_and_container(api: Client) -> None:
         api.create(image="nosuchimage:1", cmd=["true"])
     assert err.value.status == 404
     assert err.value.message == "No such image: nosuchimage:1"
-    for method, path in [("GET", "/containers/nope/json"), ("POST", "/containers/nope/start"), ("DELETE", "/containers/nope")]:
+    for method, path in [
+        ("GET", "/containers/nope/json"),
+        ("POST", "/containers/nope/start"),
+        ("DELETE", "/containers/nope"),
+    ]:
         status, body = api.request(method, path)
         assert status == 404, (method, path)
         assert b"No such container: nope" in body
@@ -105,15 +109,30 @@ def test_unknown_image_and_container(api: Client) -> None:
 
 def test_bad_bodies_are_400_and_store_nothing(api: Client) -> None:
     before = len(api.call("GET", "/containers/json", params={"all": 1}))
-    for raw in [b"{not json", b"[]", b'{"Image": "busybox", "Cmd": 5}', b'{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": "lots"}}']:
+    for raw in [
+        b"{not json",
+        b"[]",
+        b'{"Image": "busybox", "Cmd": 5}',
+        b'{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": "lots"}}',
+    ]:
         status, body = api.request("POST", "/containers/create", raw=raw)
         assert status == 400, (raw, body)
         assert b'"message"' in body
     status, body = api.request(
-        "POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}}
+        "POST",
+        "/containers/create",
+        {
+            "Image": "busybox",
+            "Cmd": ["true"],
+            "HostConfig": {"RestartPolicy": {"Name": "sometimes"}},
+        },
     )
     assert status == 400 and b"invalid restart policy" in body
-    status, body = api.request("POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": 1024}})
+    status, body = api.request(
+        "POST",
+        "/containers/create",
+        {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": 1024}},
+    )
     assert status == 400 and b"Minimum memory limit" in body
     assert len(api.call("GET", "/containers/json", params={"all": 1})) == before
 

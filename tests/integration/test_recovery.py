@@ -30,8 +30,16 @@ def test_sigterm_stops_containers_and_leaves_no_state(fresh_daemon: Daemon) -> N
 
 def test_restart_policies_apply_after_daemon_restart(fresh_daemon: Daemon) -> None:
     api = fresh_daemon.client
-    always = api.run(["sleep", "300"], name="always", HostConfig={"RestartPolicy": {"Name": "always"}, "Init": True})
-    unless = api.run(["sleep", "300"], name="unless", HostConfig={"RestartPolicy": {"Name": "unless-stopped"}, "Init": True})
+    always = api.run(
+        ["sleep", "300"],
+        name="always",
+        HostConfig={"RestartPolicy": {"Name": "always"}, "Init": True},
+    )
+    unless = api.run(
+        ["sleep", "300"],
+        name="unless",
+        HostConfig={"RestartPolicy": {"Name": "unless-stopped"}, "Init": True},
+    )
     plain = api.run(["sleep", "300"], name="plain", HostConfig={"Init": True})
     api.call("POST", "/containers/unless/stop")
     fresh_daemon.stop()
@@ -75,6 +83,8 @@ def test_container_dead_while_daemon_down_is_recorded_255(fresh_daemon: Daemon) 
     fresh_daemon.start()
     state = api.inspect(cid)["State"]
     assert state["Status"] == "exited" and state["ExitCode"] == 255
-    dies = api.events(since=0, until=int(time.time()) + 1, filters='{"event": ["die"], "container": ["victim"]}')
+    dies = api.events(
+        since=0, until=int(time.time()) + 1, filters='{"event": ["die"], "container": ["victim"]}'
+    )
     assert dies[-1]["Actor"]["Attributes"]["exitCode"] == "255"
     api.call("DELETE", f"/containers/{cid}")

@@ -34,7 +34,9 @@ def make_router() -> Router:
 
     @router.route("GET", "/containers/json")
     async def list_(req: Request) -> Response:
-        return json_response([{"Id": "abc", "all": req.q_bool("all"), "limit": req.q_int("limit", -1)}])
+        return json_response(
+            [{"Id": "abc", "all": req.q_bool("all"), "limit": req.q_int("limit", -1)}]
+        )
 
     @router.route("GET", "/containers/{id}/json")
     async def inspect(req: Request) -> Response:
@@ -121,7 +123,12 @@ class Client:
             return event
 
     async def request(
-        self, method: str, target: str, *, headers: list[tuple[str, str]] | None = None, body: bytes | None = None
+        self,
+        method: str,
+        target: str,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes | None = None,
     ) -> tuple[h11.Response, bytes]:
         all_headers = [("Host", "berth"), *(headers or [])]
         if body is not None:
@@ -190,12 +197,16 @@ async def test_serve_connection_routes_with_and_without_version_prefix(target: s
 async def test_serve_connection_path_params_are_unquoted() -> None:
     async with serving() as client:
         response, body = await client.request("GET", "/v1.43/containers/we%20b/json")
-        image_response, image_body = await client.request("GET", "/images/localhost:5000/team/app:v1/json")
+        image_response, image_body = await client.request(
+            "GET", "/images/localhost:5000/team/app:v1/json"
+        )
         _, list_body = await client.request("GET", "/images/json")
     assert response.status_code == 200
     assert json.loads(body) == {"Id": "we b"}
     assert image_response.status_code == 200
-    assert json.loads(image_body) == {"name": "localhost:5000/team/app:v1/json"}  # a path param takes "/"
+    assert json.loads(image_body) == {
+        "name": "localhost:5000/team/app:v1/json"
+    }  # a path param takes "/"
     assert json.loads(list_body) == ["list"]  # the route registered first wins
 
 
@@ -211,9 +222,9 @@ async def test_serve_connection_query_helpers_parse_values() -> None:
 
 
 @pytest.mark.parametrize(
-    "target", ["/nope", "/v1.43/nope", "/v1.43", "/containers/a/b/json", "/"], ids=["bare", "versioned",
-                                                                                  "version-only", "extra-segment",
-                                                                                  "root"],
+    "target",
+    ["/nope", "/v1.43/nope", "/v1.43", "/containers/a/b/json", "/"],
+    ids=["bare", "versioned", "version-only", "extra-segment", "root"],
 )
 async def test_serve_connection_unknown_path_gives_404_json(target: str) -> None:
     async with serving() as client:
@@ -225,8 +236,12 @@ async def test_serve_connection_unknown_path_gives_404_json(target: str) -> None
 
 @pytest.mark.parametrize(
     ("method", "target"),
-    [("POST", "/containers/json"), ("PUT", "/v1.43/containers/abc/json"), ("GET", "/containers/abc/start"),
-     ("HEAD", "/echo")],
+    [
+        ("POST", "/containers/json"),
+        ("PUT", "/v1.43/containers/abc/json"),
+        ("GET", "/containers/abc/start"),
+        ("HEAD", "/echo"),
+    ],
     ids=["post-on-get", "put-on-get", "get-on-post", "head-on-post"],
 )
 async def test_serve_connection_wrong_method_gives_405(method: str, target: str) -> None:
@@ -290,7 +305,11 @@ async def test_serve_connection_json_body_is_read() -> None:
 async def test_serve_connection_chunked_request_body_is_read() -> None:
     async with serving() as client:
         await client.send(
-            h11.Request(method="POST", target="/echo", headers=[("Host", "x"), ("Transfer-Encoding", "chunked")]),
+            h11.Request(
+                method="POST",
+                target="/echo",
+                headers=[("Host", "x"), ("Transfer-Encoding", "chunked")],
+            ),
             h11.Data(data=b'{"a":'),
             h11.Data(data=b" [1, 2]}"),
             h11.EndOfMessage(),
@@ -301,8 +320,12 @@ async def test_serve_connection_chunked_request_body_is_read() -> None:
     assert json.loads(data.data) == {"got": {"a": [1, 2]}}
 
 
-@pytest.mark.parametrize(("body", "expected"), [(b"", None), (b"  \n", None)], ids=["empty", "blank"])
-async def test_serve_connection_empty_body_allowed_when_asked(body: bytes, expected: object) -> None:
+@pytest.mark.parametrize(
+    ("body", "expected"), [(b"", None), (b"  \n", None)], ids=["empty", "blank"]
+)
+async def test_serve_connection_empty_body_allowed_when_asked(
+    body: bytes, expected: object
+) -> None:
     async with serving() as client:
         _, data = await client.request("POST", "/echo", body=body)
     assert json.loads(data) == {"got": expected}
@@ -336,7 +359,9 @@ async def test_serve_connection_streaming_raw_bytes_are_chunk_framed() -> None:
     client_stream, server_stream = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(serve_connection, server_stream, make_router())
-        await client_stream.send_all(b"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await client_stream.send_all(
+            b"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         raw = await read_until_eof(client_stream)
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ")
@@ -364,7 +389,10 @@ async def test_serve_connection_streaming_producer_cancelled_when_client_hangs_u
         async with trio.open_nursery() as nursery:
             nursery.start_soon(serve_connection, server_stream, router)
             client = Client(client_stream)
-            await client.send(h11.Request(method="GET", target="/events", headers=[("Host", "x")]), h11.EndOfMessage())
+            await client.send(
+                h11.Request(method="GET", target="/events", headers=[("Host", "x")]),
+                h11.EndOfMessage(),
+            )
             assert (await client.next_event()).status_code == 200
             assert (await client.next_event()).data == b"first\n"
             await client_stream.aclose()
@@ -425,7 +453,9 @@ async def test_serve_connection_connection_close_ends_after_response() -> None:
     client_stream, server_stream = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(serve_connection, server_stream, make_router())
-        await client_stream.send_all(b"GET /containers/abc/json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await client_stream.send_all(
+            b"GET /containers/abc/json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         raw = await read_until_eof(client_stream)
     assert raw.startswith(b"HTTP/1.1 200 ")
     assert raw.endswith(b'{"Id": "abc"}\n')
@@ -487,13 +517,16 @@ async def test_hijack_plain_request_answers_200_and_closes() -> None:
 
 async def test_hijack_returns_bytes_sent_after_the_request() -> None:
     raw = await hijack_raw(
-        b"POST /attach HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", extra=b"stdin-bytes"
+        b"POST /attach HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+        extra=b"stdin-bytes",
     )
     assert raw.endswith(b"\r\n\r\nhijacked:stdin-bytes")
 
 
 async def test_hijack_request_body_is_drained_first() -> None:
-    raw = await hijack_raw(b"POST /attach HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody", extra=b"more")
+    raw = await hijack_raw(
+        b"POST /attach HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody", extra=b"more"
+    )
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
     assert raw.endswith(b"hijacked:more")
 

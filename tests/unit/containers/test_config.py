@@ -39,7 +39,10 @@ NCPU = os.cpu_count() or 1
 
 def create(body: dict[str, Any], image: dict[str, Any] | None = None) -> CreateResult:
     return parse_create(
-        {"Image": "busybox", **body}, image_ref="busybox", image_config=BUSYBOX if image is None else image, container_id=CID
+        {"Image": "busybox", **body},
+        image_ref="busybox",
+        image_config=BUSYBOX if image is None else image,
+        container_id=CID,
     )
 
 
@@ -58,23 +61,58 @@ def argv(result: CreateResult) -> list[str]:
         ({"Cmd": "echo"}, BUSYBOX, ["echo"], None, ["echo"]),
         ({"Cmd": []}, BUSYBOX, ["sh"], None, ["sh"]),
         ({"Cmd": None}, BUSYBOX, ["sh"], None, ["sh"]),
-        ({}, NGINX, ["/docker-entrypoint.sh", "nginx", "-g", "daemon off;"], ["/docker-entrypoint.sh"],
-         ["nginx", "-g", "daemon off;"]),
-        ({"Cmd": ["bash"]}, NGINX, ["/docker-entrypoint.sh", "bash"], ["/docker-entrypoint.sh"], ["bash"]),
+        (
+            {},
+            NGINX,
+            ["/docker-entrypoint.sh", "nginx", "-g", "daemon off;"],
+            ["/docker-entrypoint.sh"],
+            ["nginx", "-g", "daemon off;"],
+        ),
+        (
+            {"Cmd": ["bash"]},
+            NGINX,
+            ["/docker-entrypoint.sh", "bash"],
+            ["/docker-entrypoint.sh"],
+            ["bash"],
+        ),
         ({"Entrypoint": ["top"]}, NGINX, ["top"], ["top"], None),
         ({"Entrypoint": "top"}, NGINX, ["top"], ["top"], None),
         ({"Entrypoint": ["top"], "Cmd": ["-b"]}, NGINX, ["top", "-b"], ["top"], ["-b"]),
         ({"Entrypoint": [""], "Cmd": ["ls", "/"]}, NGINX, ["ls", "/"], None, ["ls", "/"]),
         ({"Entrypoint": "", "Cmd": ["ls"]}, NGINX, ["ls"], None, ["ls"]),
         ({"Entrypoint": [], "Cmd": ["ls"]}, NGINX, ["ls"], None, ["ls"]),
-        ({"Entrypoint": []}, NGINX, ["nginx", "-g", "daemon off;"], None, ["nginx", "-g", "daemon off;"]),
-        ({"Entrypoint": ["sh", "-c"], "Cmd": "echo a"}, BUSYBOX, ["sh", "-c", "echo a"], ["sh", "-c"], ["echo a"]),
+        (
+            {"Entrypoint": []},
+            NGINX,
+            ["nginx", "-g", "daemon off;"],
+            None,
+            ["nginx", "-g", "daemon off;"],
+        ),
+        (
+            {"Entrypoint": ["sh", "-c"], "Cmd": "echo a"},
+            BUSYBOX,
+            ["sh", "-c", "echo a"],
+            ["sh", "-c"],
+            ["echo a"],
+        ),
     ],
-    ids=["image-cmd", "cmd-replaces", "string-cmd", "empty-cmd-keeps-image", "null-cmd-keeps-image",
-         "image-entrypoint-and-cmd", "cmd-keeps-entrypoint", "entrypoint-drops-image-cmd",
-         "string-entrypoint", "entrypoint-and-cmd", "empty-string-entrypoint-clears",
-         "string-empty-entrypoint-clears", "empty-list-entrypoint-clears", "empty-list-entrypoint-keeps-image-cmd",
-         "shell-form"],
+    ids=[
+        "image-cmd",
+        "cmd-replaces",
+        "string-cmd",
+        "empty-cmd-keeps-image",
+        "null-cmd-keeps-image",
+        "image-entrypoint-and-cmd",
+        "cmd-keeps-entrypoint",
+        "entrypoint-drops-image-cmd",
+        "string-entrypoint",
+        "entrypoint-and-cmd",
+        "empty-string-entrypoint-clears",
+        "string-empty-entrypoint-clears",
+        "empty-list-entrypoint-clears",
+        "empty-list-entrypoint-keeps-image-cmd",
+        "shell-form",
+    ],
 )
 def test_parse_create_entrypoint_cmd_follow_docker_merge(
     body: dict[str, Any],
@@ -98,10 +136,17 @@ def test_parse_create_entrypoint_cmd_follow_docker_merge(
         ({"Cmd": []}, {"Cmd": None}),
         ({"Cmd": [""]}, {}),
     ],
-    ids=["cleared-entrypoint-no-cmd", "cleared-nginx-no-cmd", "no-image-command", "empty-everything",
-         "empty-string-cmd"],
+    ids=[
+        "cleared-entrypoint-no-cmd",
+        "cleared-nginx-no-cmd",
+        "no-image-command",
+        "empty-everything",
+        "empty-string-cmd",
+    ],
 )
-def test_parse_create_no_command_raises_no_command_specified(body: dict[str, Any], image: dict[str, Any]) -> None:
+def test_parse_create_no_command_raises_no_command_specified(
+    body: dict[str, Any], image: dict[str, Any]
+) -> None:
     with pytest.raises(InvalidArgument, match=r"^No command specified$"):
         create(body, image)
 
@@ -146,12 +191,41 @@ def test_parse_create_no_command_raises_no_command_specified(body: dict[str, Any
         {"HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-file": 3}}}},
         {"HostConfig": {"RestartPolicy": "always"}},
     ],
-    ids=["cmd-int", "cmd-list-int", "cmd-object", "entrypoint-int", "env-string", "env-int", "labels-list",
-         "labels-int-value", "hostname-int", "user-list", "workingdir-int", "tty-string", "openstdin-int",
-         "attach-string", "stopsignal-int", "stoptimeout-string", "stoptimeout-bool", "exposedports-list",
-         "volumes-string", "hostconfig-list", "memory-string", "memory-float", "memory-bool", "swap-string",
-         "nanocpus-string", "shares-float", "pids-string", "pids-bool", "autoremove-string",
-         "networkmode-int", "logconfig-string", "logopt-int", "restartpolicy-string"],
+    ids=[
+        "cmd-int",
+        "cmd-list-int",
+        "cmd-object",
+        "entrypoint-int",
+        "env-string",
+        "env-int",
+        "labels-list",
+        "labels-int-value",
+        "hostname-int",
+        "user-list",
+        "workingdir-int",
+        "tty-string",
+        "openstdin-int",
+        "attach-string",
+        "stopsignal-int",
+        "stoptimeout-string",
+        "stoptimeout-bool",
+        "exposedports-list",
+        "volumes-string",
+        "hostconfig-list",
+        "memory-string",
+        "memory-float",
+        "memory-bool",
+        "swap-string",
+        "nanocpus-string",
+        "shares-float",
+        "pids-string",
+        "pids-bool",
+        "autoremove-string",
+        "networkmode-int",
+        "logconfig-string",
+        "logopt-int",
+        "restartpolicy-string",
+    ],
 )
 def test_parse_create_wrong_json_type_raises_invalid_argument(body: dict[str, Any]) -> None:
     with pytest.raises(InvalidArgument) as info:
@@ -204,8 +278,16 @@ def test_parse_create_image_fields_fill_unset_config() -> None:
 
 
 def test_parse_create_container_fields_override_image() -> None:
-    body = {"User": "1000:1000", "WorkingDir": "/tmp", "StopSignal": "SIGTERM", "Hostname": "web",
-            "Domainname": "example.com", "Tty": True, "OpenStdin": True, "StopTimeout": 3}
+    body = {
+        "User": "1000:1000",
+        "WorkingDir": "/tmp",
+        "StopSignal": "SIGTERM",
+        "Hostname": "web",
+        "Domainname": "example.com",
+        "Tty": True,
+        "OpenStdin": True,
+        "StopTimeout": 3,
+    }
     config = create(body, NGINX).config
     assert config["User"] == "1000:1000"
     assert config["WorkingDir"] == "/tmp"
@@ -239,7 +321,9 @@ def test_parse_create_image_without_path_gets_default_path() -> None:
     assert config["Env"] == [f"PATH={DEFAULT_PATH}", "A=1"]
 
 
-@pytest.mark.parametrize("item", ["=x", "", "=", "=A=B"], ids=["no-key", "empty", "only-equals", "no-key-2"])
+@pytest.mark.parametrize(
+    "item", ["=x", "", "=", "=A=B"], ids=["no-key", "empty", "only-equals", "no-key-2"]
+)
 def test_parse_create_env_without_key_raises_invalid(item: str) -> None:
     with pytest.raises(InvalidArgument, match=r"^invalid environment variable: "):
         create({"Env": [item]})
@@ -296,12 +380,22 @@ def test_parse_host_config_unknown_keys_are_kept() -> None:
         (1, 0, "Minimum memory limit allowed is 6MB"),
         (MIN_MEMORY - 1, 0, "Minimum memory limit allowed is 6MB"),
         (-1, 0, "Minimum memory limit allowed is 6MB"),
-        (MIN_MEMORY * 2, MIN_MEMORY, "Minimum memoryswap limit should be larger than memory limit, see usage"),
-        (0, MIN_MEMORY, "You should always set the Memory limit when using Memoryswap limit, see usage"),
+        (
+            MIN_MEMORY * 2,
+            MIN_MEMORY,
+            "Minimum memoryswap limit should be larger than memory limit, see usage",
+        ),
+        (
+            0,
+            MIN_MEMORY,
+            "You should always set the Memory limit when using Memoryswap limit, see usage",
+        ),
     ],
     ids=["1-byte", "just-under-6mb", "negative", "swap-below-memory", "swap-without-memory"],
 )
-def test_parse_host_config_memory_rules_raise_docker_message(memory: int, swap: int, message: str) -> None:
+def test_parse_host_config_memory_rules_raise_docker_message(
+    memory: int, swap: int, message: str
+) -> None:
     with pytest.raises(InvalidArgument) as info:
         parse_host_config({"Memory": memory, "MemorySwap": swap})
     assert str(info.value) == message
@@ -309,8 +403,22 @@ def test_parse_host_config_memory_rules_raise_docker_message(memory: int, swap: 
 
 @pytest.mark.parametrize(
     ("memory", "swap"),
-    [(MIN_MEMORY, 0), (MIN_MEMORY, -1), (MIN_MEMORY, MIN_MEMORY), (MIN_MEMORY, 2 * MIN_MEMORY), (0, -1), (0, 0)],
-    ids=["exactly-6mb", "unlimited-swap", "swap-equals-memory", "swap-above", "no-memory-swap-minus-1", "none"],
+    [
+        (MIN_MEMORY, 0),
+        (MIN_MEMORY, -1),
+        (MIN_MEMORY, MIN_MEMORY),
+        (MIN_MEMORY, 2 * MIN_MEMORY),
+        (0, -1),
+        (0, 0),
+    ],
+    ids=[
+        "exactly-6mb",
+        "unlimited-swap",
+        "swap-equals-memory",
+        "swap-above",
+        "no-memory-swap-minus-1",
+        "none",
+    ],
 )
 def test_parse_host_config_memory_valid_is_kept(memory: int, swap: int) -> None:
     hc = parse_host_config({"Memory": memory, "MemorySwap": swap})
@@ -320,13 +428,22 @@ def test_parse_host_config_memory_valid_is_kept(memory: int, swap: int) -> None:
 @pytest.mark.parametrize(
     ("hc", "message"),
     [
-        ({"NanoCpus": NCPU * 1_000_000_000 + 1},
-         f"Range of CPUs is from 0.01 to {NCPU}.00, as there are only {NCPU} CPUs available"),
-        ({"NanoCpus": -1}, f"Range of CPUs is from 0.01 to {NCPU}.00, as there are only {NCPU} CPUs available"),
-        ({"NanoCpus": 500_000_000, "CpuQuota": 50_000},
-         "Conflicting options: Nano CPUs and CPU Quota cannot both be set"),
-        ({"NanoCpus": 500_000_000, "CpuPeriod": 100_000},
-         "Conflicting options: Nano CPUs and CPU Period cannot both be set"),
+        (
+            {"NanoCpus": NCPU * 1_000_000_000 + 1},
+            f"Range of CPUs is from 0.01 to {NCPU}.00, as there are only {NCPU} CPUs available",
+        ),
+        (
+            {"NanoCpus": -1},
+            f"Range of CPUs is from 0.01 to {NCPU}.00, as there are only {NCPU} CPUs available",
+        ),
+        (
+            {"NanoCpus": 500_000_000, "CpuQuota": 50_000},
+            "Conflicting options: Nano CPUs and CPU Quota cannot both be set",
+        ),
+        (
+            {"NanoCpus": 500_000_000, "CpuPeriod": 100_000},
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ),
         ({"CpuShares": -2}, "invalid CpuShares: must be non-negative"),
     ],
     ids=["more-than-host", "negative", "with-quota", "with-period", "negative-shares"],
@@ -342,10 +459,14 @@ def test_parse_host_config_all_host_cpus_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["always", "unless-stopped", "on-failure"], ids=["always", "unless-stopped", "on-failure"]
+    "name",
+    ["always", "unless-stopped", "on-failure"],
+    ids=["always", "unless-stopped", "on-failure"],
 )
 def test_parse_host_config_auto_remove_with_restart_policy_conflicts(name: str) -> None:
-    with pytest.raises(InvalidArgument, match=r"^can't create 'AutoRemove' container with restart policy$"):
+    with pytest.raises(
+        InvalidArgument, match=r"^can't create 'AutoRemove' container with restart policy$"
+    ):
         parse_host_config({"AutoRemove": True, "RestartPolicy": {"Name": name}})
 
 
@@ -363,7 +484,14 @@ def test_parse_host_config_restart_policy_normalised_for_inspect() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "stored"),
-    [(None, "none"), ("", "none"), ("default", "none"), ("bridge", "none"), ("none", "none"), ("host", "host")],
+    [
+        (None, "none"),
+        ("", "none"),
+        ("default", "none"),
+        ("bridge", "none"),
+        ("none", "none"),
+        ("host", "host"),
+    ],
     ids=["missing", "empty", "default", "bridge", "none", "host"],
 )
 def test_parse_host_config_network_mode_normalised(mode: str | None, stored: str) -> None:
@@ -398,7 +526,10 @@ def test_parse_host_config_none_driver_takes_any_opt() -> None:
 @pytest.mark.parametrize(
     ("log_config", "message"),
     [
-        ({"Type": "syslog"}, "failed to create logger: logger: no log driver named 'syslog' is registered"),
+        (
+            {"Type": "syslog"},
+            "failed to create logger: logger: no log driver named 'syslog' is registered",
+        ),
         ({"Config": {"max-age": "1"}}, "unknown log opt 'max-age' for json-file log driver"),
         ({"Config": {"max-size": "big"}}, "invalid size: 'big'"),
         ({"Config": {"max-file": "three"}}, "invalid value for max-file"),
@@ -406,7 +537,9 @@ def test_parse_host_config_none_driver_takes_any_opt() -> None:
     ],
     ids=["unknown-driver", "unknown-opt", "bad-max-size", "word-max-file", "negative-max-file"],
 )
-def test_parse_host_config_bad_log_config_raises_message(log_config: dict[str, Any], message: str) -> None:
+def test_parse_host_config_bad_log_config_raises_message(
+    log_config: dict[str, Any], message: str
+) -> None:
     with pytest.raises(InvalidArgument) as info:
         parse_host_config({"LogConfig": log_config})
     assert str(info.value) == message
@@ -418,7 +551,13 @@ def test_parse_host_config_log_driver_defaults_to_json_file() -> None:
 
 def test_resources_of_host_config_reads_limits() -> None:
     hc = parse_host_config(
-        {"Memory": MIN_MEMORY, "MemorySwap": -1, "NanoCpus": 1_000_000_000, "CpuShares": 512, "PidsLimit": 100}
+        {
+            "Memory": MIN_MEMORY,
+            "MemorySwap": -1,
+            "NanoCpus": 1_000_000_000,
+            "CpuShares": 512,
+            "PidsLimit": 100,
+        }
     )
     assert resources_of(hc) == Resources(
         memory=MIN_MEMORY, memory_swap=-1, nano_cpus=1_000_000_000, cpu_shares=512, pids_limit=100
@@ -451,8 +590,23 @@ def test_resources_of_null_pids_limit_is_unlimited() -> None:
         ("2t", 2 * 1024**4),
         ("1p", 1024**5),
     ],
-    ids=["zero", "bytes", "b", "upper-b", "k", "upper-k", "kb", "kib", "space", "padded", "64m", "fraction",
-         "g", "t", "p"],
+    ids=[
+        "zero",
+        "bytes",
+        "b",
+        "upper-b",
+        "k",
+        "upper-k",
+        "kb",
+        "kib",
+        "space",
+        "padded",
+        "64m",
+        "fraction",
+        "g",
+        "t",
+        "p",
+    ],
 )
 def test_parse_size_valid_gives_bytes(text: str, size: int) -> None:
     assert parse_size(text) == size
@@ -461,7 +615,18 @@ def test_parse_size_valid_gives_bytes(text: str, size: int) -> None:
 @pytest.mark.parametrize(
     "text",
     ["", "abc", "-1", "1x", "1.2.3", "k", "1ki", "1kbb", "1e3", "0x10"],
-    ids=["empty", "word", "negative", "unknown-unit", "two-dots", "unit-only", "ki", "kbb", "exponent", "hex"],
+    ids=[
+        "empty",
+        "word",
+        "negative",
+        "unknown-unit",
+        "two-dots",
+        "unit-only",
+        "ki",
+        "kbb",
+        "exponent",
+        "hex",
+    ],
 )
 def test_parse_size_invalid_raises_invalid_size(text: str) -> None:
     with pytest.raises(InvalidArgument, match=r"^invalid size: "):

@@ -38,7 +38,9 @@ def make(
 
 
 WEB = make(1, "web", Status.RUNNING, labels={"tier": "front", "env": "prod"}, image="nginx")
-DB = make(2, "db", Status.EXITED, exit_code=1, labels={"tier": "back", "env": "prod"}, image="postgres")
+DB = make(
+    2, "db", Status.EXITED, exit_code=1, labels={"tier": "back", "env": "prod"}, image="postgres"
+)
 JOB = make(3, "job", Status.EXITED, exit_code=0, labels={"env": "dev"})
 NEW = make(4, "fresh", Status.CREATED)
 PAUSED = make(5, "web-paused", Status.PAUSED, labels={"tier": "front"}, image="nginx")
@@ -48,7 +50,9 @@ ALL = [WEB, DB, JOB, NEW, PAUSED, FLAPPY, DEAD]
 
 
 def resolve(ref: str) -> Container | None:
-    return next((c for c in ALL if c.id == ref or c.name == ref.lstrip("/") or c.id.startswith(ref)), None)
+    return next(
+        (c for c in ALL if c.id == ref or c.name == ref.lstrip("/") or c.id.startswith(ref)), None
+    )
 
 
 def image_matches(c: Container, ref: str) -> bool:
@@ -56,7 +60,10 @@ def image_matches(c: Container, ref: str) -> bool:
 
 
 def names(filters: Mapping[str, Sequence[str]], *, all_: bool = False) -> list[str]:
-    return [c.name for c in select(list(ALL), filters, all_=all_, resolve=resolve, image_matches=image_matches)]
+    return [
+        c.name
+        for c in select(list(ALL), filters, all_=all_, resolve=resolve, image_matches=image_matches)
+    ]
 
 
 def test_select_no_filters_lists_running_paused_restarting() -> None:
@@ -110,15 +117,51 @@ def test_select_all_lists_everything_in_given_order() -> None:
         ({"health": ["healthy"]}, True, []),
         ({"status": []}, False, ["web", "web-paused", "flappy"]),
     ],
-    ids=["status-exited", "status-created-dead", "status-running", "status-paused", "status-restarting",
-         "status-removing", "exited-0", "exited-1-or-0", "exited-no-match", "exited-leading-zero",
-         "exited-plus-sign", "exited-without-all", "exited-with-status", "id-prefix", "id-full",
-         "id-either", "name-regexp", "name-anchored", "name-with-slash", "name-either", "name-invalid-regexp",
-         "label-key", "label-key-value", "labels-all-must-match", "labels-none-match", "label-empty-value",
-         "ancestor", "ancestor-either", "before", "since", "since-and-before", "since-without-all",
-         "isolation", "network", "volume", "publish", "expose", "health", "empty-values-ignored"],
+    ids=[
+        "status-exited",
+        "status-created-dead",
+        "status-running",
+        "status-paused",
+        "status-restarting",
+        "status-removing",
+        "exited-0",
+        "exited-1-or-0",
+        "exited-no-match",
+        "exited-leading-zero",
+        "exited-plus-sign",
+        "exited-without-all",
+        "exited-with-status",
+        "id-prefix",
+        "id-full",
+        "id-either",
+        "name-regexp",
+        "name-anchored",
+        "name-with-slash",
+        "name-either",
+        "name-invalid-regexp",
+        "label-key",
+        "label-key-value",
+        "labels-all-must-match",
+        "labels-none-match",
+        "label-empty-value",
+        "ancestor",
+        "ancestor-either",
+        "before",
+        "since",
+        "since-and-before",
+        "since-without-all",
+        "isolation",
+        "network",
+        "volume",
+        "publish",
+        "expose",
+        "health",
+        "empty-values-ignored",
+    ],
 )
-def test_select_filter_matches_docker(filters: dict[str, list[str]], all_: bool, expected: list[str]) -> None:
+def test_select_filter_matches_docker(
+    filters: dict[str, list[str]], all_: bool, expected: list[str]
+) -> None:
     assert names(filters, all_=all_) == expected
 
 
@@ -142,10 +185,20 @@ def test_select_unknown_before_since_container_raises_not_found(key: str) -> Non
         ({"exited": ["\u00b2"]}, "invalid filter 'exited=\u00b2'"),
         ({"exited": [""]}, "invalid filter 'exited='"),
     ],
-    ids=["unknown-key", "unknown-status", "status-case", "exited-word", "exited-double-minus", "exited-float",
-         "exited-superscript", "exited-empty"],
+    ids=[
+        "unknown-key",
+        "unknown-status",
+        "status-case",
+        "exited-word",
+        "exited-double-minus",
+        "exited-float",
+        "exited-superscript",
+        "exited-empty",
+    ],
 )
-def test_validate_bad_filter_raises_invalid_filter(filters: dict[str, list[str]], message: str) -> None:
+def test_validate_bad_filter_raises_invalid_filter(
+    filters: dict[str, list[str]], message: str
+) -> None:
     with pytest.raises(InvalidArgument) as info:
         validate(filters)
     assert str(info.value) == message
@@ -155,8 +208,23 @@ def test_validate_bad_filter_raises_invalid_filter(filters: dict[str, list[str]]
 
 @pytest.mark.parametrize(
     "key",
-    ["id", "name", "label", "status", "exited", "ancestor", "before", "since", "network", "volume", "publish",
-     "expose", "health", "isolation", "is-task"],
+    [
+        "id",
+        "name",
+        "label",
+        "status",
+        "exited",
+        "ancestor",
+        "before",
+        "since",
+        "network",
+        "volume",
+        "publish",
+        "expose",
+        "health",
+        "isolation",
+        "is-task",
+    ],
     ids=lambda k: k,
 )
 def test_validate_docker_keys_accepted(key: str) -> None:

@@ -184,7 +184,7 @@ def test_log_writer_rotation_keeps_max_file_files(log_path: Path, max_file: int)
     for p in files:
         assert (log_path.parent / p).stat().st_size <= 3 * LINE_SIZE
     kept = [e.data for e in read_entries(log_path)]
-    assert kept == lines[-len(kept):]  # a contiguous tail, oldest file first
+    assert kept == lines[-len(kept) :]  # a contiguous tail, oldest file first
     assert len(kept) == 3 * max_file - 2  # every file full but the current one (1 line)
 
 
@@ -248,13 +248,25 @@ def test_read_entries_follows_rotation_order(log_path: Path) -> None:
 
 def test_read_entries_skips_malformed_lines(log_path: Path) -> None:
     good = encode_line(LogEntry("stdout", b"ok\n", 5))
-    log_path.write_bytes(b"not json\n" + good + b'{"log": "x"}\n' + b'{"log":1,"stream":"stdout","time":"bad"}\n' + good)
+    log_path.write_bytes(
+        b"not json\n"
+        + good
+        + b'{"log": "x"}\n'
+        + b'{"log":1,"stream":"stdout","time":"bad"}\n'
+        + good
+    )
     assert [e.data for e in read_entries(log_path)] == [b"ok\n", b"ok\n"]
 
 
 @pytest.mark.parametrize(
     "line",
-    [b"", b"[]", b"null", b'{"stream": "stdout", "time": "2024-01-01T00:00:00Z"}', b'{"log": "a", "stream": "stdout"}'],
+    [
+        b"",
+        b"[]",
+        b"null",
+        b'{"stream": "stdout", "time": "2024-01-01T00:00:00Z"}',
+        b'{"log": "a", "stream": "stdout"}',
+    ],
     ids=["empty", "list", "null", "no-log", "no-time"],
 )
 def test_decode_line_malformed_returns_none(line: bytes) -> None:
@@ -304,8 +316,22 @@ def entries() -> Iterator[LogEntry]:
         ({"stdout": True, "stderr": True, "since_ns": 200, "until_ns": 400, "tail": 1}, ["e2"]),
         ({"stdout": True, "stderr": True, "since_ns": 600}, []),
     ],
-    ids=["both", "stdout", "stderr", "neither", "tail-2", "tail-0", "tail-more", "tail-none", "tail-after-streams",
-         "since-inclusive", "until-inclusive", "window", "tail-after-window", "since-after-all"],
+    ids=[
+        "both",
+        "stdout",
+        "stderr",
+        "neither",
+        "tail-2",
+        "tail-0",
+        "tail-more",
+        "tail-none",
+        "tail-after-streams",
+        "since-inclusive",
+        "until-inclusive",
+        "window",
+        "tail-after-window",
+        "since-after-all",
+    ],
 )
 def test_select_entries_streams_window_tail(kwargs: dict[str, object], expected: list[str]) -> None:
     selected = select_entries(entries(), **kwargs)  # type: ignore[arg-type]
@@ -367,7 +393,9 @@ def test_format_time_sorts_like_the_number(a: int, b: int) -> None:
     ],
     ids=["stdin-empty", "stdout", "stderr-300", "stdout-70000"],
 )
-def test_frame_header_is_stream_then_big_endian_length(stream: str, payload: bytes, header: bytes) -> None:
+def test_frame_header_is_stream_then_big_endian_length(
+    stream: str, payload: bytes, header: bytes
+) -> None:
     assert frame(stream, payload) == header + payload
 
 

@@ -32,7 +32,15 @@ TABLE = [(ID_A, "web"), (ID_B, "db"), (ID_C, "abd")]
         ("Web1", "Web1"),
         ("x" * 200, "x" * 200),
     ],
-    ids=["plain", "leading-slash", "two-chars", "punctuation", "leading-digit", "mixed-case", "long"],
+    ids=[
+        "plain",
+        "leading-slash",
+        "two-chars",
+        "punctuation",
+        "leading-digit",
+        "mixed-case",
+        "long",
+    ],
 )
 def test_validate_name_valid_strips_slash(name: str, stored: str) -> None:
     assert validate_name(name) == stored
@@ -40,9 +48,38 @@ def test_validate_name_valid_strips_slash(name: str, stored: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["", "a", "/a", "-web", "_web", ".web", "we b", "web/1", "//web", "web\n", "\nweb", "wéb", "web:1", "/"],
-    ids=["empty", "one-char", "slash-one-char", "leading-dash", "leading-underscore", "leading-dot", "space",
-         "inner-slash", "double-slash", "trailing-newline", "leading-newline", "non-ascii", "colon", "slash"],
+    [
+        "",
+        "a",
+        "/a",
+        "-web",
+        "_web",
+        ".web",
+        "we b",
+        "web/1",
+        "//web",
+        "web\n",
+        "\nweb",
+        "wéb",
+        "web:1",
+        "/",
+    ],
+    ids=[
+        "empty",
+        "one-char",
+        "slash-one-char",
+        "leading-dash",
+        "leading-underscore",
+        "leading-dot",
+        "space",
+        "inner-slash",
+        "double-slash",
+        "trailing-newline",
+        "leading-newline",
+        "non-ascii",
+        "colon",
+        "slash",
+    ],
 )
 def test_validate_name_invalid_raises_docker_message(name: str) -> None:
     with pytest.raises(InvalidArgument) as info:
@@ -93,7 +130,12 @@ def test_generate_name_all_pairs_taken_adds_digits() -> None:
 
 
 def test_generate_name_everything_taken_falls_back_to_random_hex() -> None:
-    taken = {f"{left}_{right}{suffix}" for left in _LEFT for right in _RIGHT for suffix in ["", *map(str, range(100))]}
+    taken = {
+        f"{left}_{right}{suffix}"
+        for left in _LEFT
+        for right in _RIGHT
+        for suffix in ["", *map(str, range(100))]
+    }
     name = generate_name(taken, random.Random(0))
     assert re.fullmatch(r"berth_[0-9a-f]{12}", name)
 
@@ -118,8 +160,21 @@ def test_generate_name_everything_taken_falls_back_to_random_hex() -> None:
         ("web1", None),
         ("we", None),
     ],
-    ids=["full-id", "name", "slash-name", "other-name", "name-beats-prefix", "unique-prefix", "one-char-prefix",
-         "longer-prefix", "unknown", "empty", "slash-only", "name-plus", "name-prefix-is-not-a-match"],
+    ids=[
+        "full-id",
+        "name",
+        "slash-name",
+        "other-name",
+        "name-beats-prefix",
+        "unique-prefix",
+        "one-char-prefix",
+        "longer-prefix",
+        "unknown",
+        "empty",
+        "slash-only",
+        "name-plus",
+        "name-prefix-is-not-a-match",
+    ],
 )
 def test_match_lookup_order_is_id_name_prefix(ref: str, expected: str | None) -> None:
     assert match(ref, TABLE) == expected

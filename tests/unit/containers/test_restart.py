@@ -66,8 +66,20 @@ def decide(
         ),
         ({"Name": "always", "Delay": 0, "MaxDelay": None}, ALWAYS),
     ],
-    ids=["none", "empty-object", "empty-name", "empty-name-with-count", "no", "always",
-         "unless-stopped", "on-failure", "on-failure-5", "null-count", "delays", "zero-delay"],
+    ids=[
+        "none",
+        "empty-object",
+        "empty-name",
+        "empty-name-with-count",
+        "no",
+        "always",
+        "unless-stopped",
+        "on-failure",
+        "on-failure-5",
+        "null-count",
+        "delays",
+        "zero-delay",
+    ],
 )
 def test_parse_policy_valid_returns_policy(api: object, expected: RestartPolicy) -> None:
     assert parse_policy(api) == expected
@@ -100,14 +112,41 @@ def test_parse_policy_valid_returns_policy(api: object, expected: RestartPolicy)
         ({"Name": 1}, "invalid restart policy: wrong types"),
         ({"Name": "on-failure", "MaximumRetryCount": "3"}, "invalid restart policy: wrong types"),
         ({"Name": "on-failure", "MaximumRetryCount": True}, "invalid restart policy: wrong types"),
-        ({"Name": "always", "Delay": -1}, "invalid restart policy: Delay must be a non-negative duration in ns"),
-        ({"Name": "always", "Delay": 1.5}, "invalid restart policy: Delay must be a non-negative duration in ns"),
-        ({"Name": "always", "MaxDelay": "1s"}, "invalid restart policy: MaxDelay must be a non-negative duration in ns"),
-        ({"Name": "always", "MaxDelay": True}, "invalid restart policy: MaxDelay must be a non-negative duration in ns"),
+        (
+            {"Name": "always", "Delay": -1},
+            "invalid restart policy: Delay must be a non-negative duration in ns",
+        ),
+        (
+            {"Name": "always", "Delay": 1.5},
+            "invalid restart policy: Delay must be a non-negative duration in ns",
+        ),
+        (
+            {"Name": "always", "MaxDelay": "1s"},
+            "invalid restart policy: MaxDelay must be a non-negative duration in ns",
+        ),
+        (
+            {"Name": "always", "MaxDelay": True},
+            "invalid restart policy: MaxDelay must be a non-negative duration in ns",
+        ),
     ],
-    ids=["unknown", "uppercase", "cli-syntax", "negative-count", "count-with-always",
-         "count-with-unless-stopped", "count-with-no", "string", "list", "name-int", "count-str",
-         "count-bool", "negative-delay", "float-delay", "string-max-delay", "bool-max-delay"],
+    ids=[
+        "unknown",
+        "uppercase",
+        "cli-syntax",
+        "negative-count",
+        "count-with-always",
+        "count-with-unless-stopped",
+        "count-with-no",
+        "string",
+        "list",
+        "name-int",
+        "count-str",
+        "count-bool",
+        "negative-delay",
+        "float-delay",
+        "string-max-delay",
+        "bool-max-delay",
+    ],
 )
 def test_parse_policy_invalid_raises_docker_message(api: object, message: str) -> None:
     with pytest.raises(InvalidArgument) as info:
@@ -123,12 +162,19 @@ def test_parse_policy_invalid_raises_docker_message(api: object, message: str) -
         (RestartPolicy(PolicyName.ON_FAILURE, 3), {"Name": "on-failure", "MaximumRetryCount": 3}),
         (
             RestartPolicy(PolicyName.ALWAYS, delay_s=0.5, max_delay_s=10.0),
-            {"Name": "always", "MaximumRetryCount": 0, "Delay": 500_000_000, "MaxDelay": 10_000_000_000},
+            {
+                "Name": "always",
+                "MaximumRetryCount": 0,
+                "Delay": 500_000_000,
+                "MaxDelay": 10_000_000_000,
+            },
         ),
     ],
     ids=["no", "on-failure", "with-delays"],
 )
-def test_to_api_policy_gives_inspect_object(policy: RestartPolicy, expected: dict[str, object]) -> None:
+def test_to_api_policy_gives_inspect_object(
+    policy: RestartPolicy, expected: dict[str, object]
+) -> None:
     assert to_api(policy) == expected
 
 
@@ -175,16 +221,30 @@ def test_restart_policy_defaults_are_dockers() -> None:
         (ON_FAILURE, 1, True),
         (ON_FAILURE, 143, True),
     ],
-    ids=["no-exit0", "no-exit1", "no-killed", "always-exit0", "always-exit1", "always-killed",
-         "unless-stopped-exit0", "unless-stopped-exit2", "on-failure-exit0", "on-failure-exit1",
-         "on-failure-sigterm"],
+    ids=[
+        "no-exit0",
+        "no-exit1",
+        "no-killed",
+        "always-exit0",
+        "always-exit1",
+        "always-killed",
+        "unless-stopped-exit0",
+        "unless-stopped-exit2",
+        "on-failure-exit0",
+        "on-failure-exit1",
+        "on-failure-sigterm",
+    ],
 )
-def test_decide_restart_policy_and_exit_code_decide(policy: RestartPolicy, exit_code: int, restart: bool) -> None:
+def test_decide_restart_policy_and_exit_code_decide(
+    policy: RestartPolicy, exit_code: int, restart: bool
+) -> None:
     assert decide(policy, exit_code=exit_code).restart is restart
 
 
 @pytest.mark.parametrize(
-    "policy", [NO, ALWAYS, UNLESS_STOPPED, ON_FAILURE], ids=["no", "always", "unless-stopped", "on-failure"]
+    "policy",
+    [NO, ALWAYS, UNLESS_STOPPED, ON_FAILURE],
+    ids=["no", "always", "unless-stopped", "on-failure"],
 )
 def test_decide_restart_manually_stopped_does_not_restart(policy: RestartPolicy) -> None:
     decision = decide(policy, exit_code=137, manually_stopped=True)
@@ -197,9 +257,26 @@ def test_decide_restart_on_failure_exit0_does_not_restart() -> None:
 
 @pytest.mark.parametrize(
     ("max_retries", "restart_count", "restart"),
-    [(3, 0, True), (3, 2, True), (3, 3, False), (3, 10, False), (1, 0, True), (1, 1, False),
-     (0, 0, True), (0, 10_000, True)],
-    ids=["3-of-0", "3-of-2", "3-of-3", "3-of-10", "1-of-0", "1-of-1", "unlimited-0", "unlimited-many"],
+    [
+        (3, 0, True),
+        (3, 2, True),
+        (3, 3, False),
+        (3, 10, False),
+        (1, 0, True),
+        (1, 1, False),
+        (0, 0, True),
+        (0, 10_000, True),
+    ],
+    ids=[
+        "3-of-0",
+        "3-of-2",
+        "3-of-3",
+        "3-of-10",
+        "1-of-0",
+        "1-of-1",
+        "unlimited-0",
+        "unlimited-many",
+    ],
 )
 def test_decide_restart_on_failure_max_retries_bound_restarts(
     max_retries: int, restart_count: int, restart: bool

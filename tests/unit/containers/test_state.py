@@ -124,8 +124,15 @@ def test_next_state_pair_matches_docker(status: Status, op: Op) -> None:
         (S.EXITED, Op.PAUSE, 409),
         (S.RUNNING, Op.UNPAUSE, 409),
     ],
-    ids=["start-running", "stop-exited", "stop-created", "rm-running", "start-paused", "pause-exited",
-         "unpause-running"],
+    ids=[
+        "start-running",
+        "stop-exited",
+        "stop-created",
+        "rm-running",
+        "start-paused",
+        "pause-exited",
+        "unpause-running",
+    ],
 )
 def test_next_state_refusal_carries_docker_http_status(status: Status, op: Op, http: int) -> None:
     with pytest.raises((NotModified, Conflict)) as info:
@@ -153,9 +160,20 @@ def test_next_state_refusal_carries_docker_http_status(status: Status, op: Op, h
         (S.REMOVING, Op.STOP, "container is removing"),
         (S.CREATED, Op.EXIT, "cannot exit a created container"),
     ],
-    ids=["start-running", "stop-exited", "start-paused", "start-dead", "start-removing", "pause-exited",
-         "pause-paused", "pause-restarting", "unpause-running", "rm-running", "stop-removing",
-         "exit-created"],
+    ids=[
+        "start-running",
+        "stop-exited",
+        "start-paused",
+        "start-dead",
+        "start-removing",
+        "pause-exited",
+        "pause-paused",
+        "pause-restarting",
+        "unpause-running",
+        "rm-running",
+        "stop-removing",
+        "exit-created",
+    ],
 )
 def test_next_state_refusal_message_follows_docker(status: Status, op: Op, message: str) -> None:
     with pytest.raises((NotModified, Conflict), match=f"^{re.escape(message)}$"):
@@ -185,14 +203,27 @@ def test_op_str_round_trip_is_identity(op: Op) -> None:
 
 def test_status_values_are_dockers_state_strings() -> None:
     assert {s.value for s in Status} == {
-        "created", "running", "paused", "restarting", "removing", "exited", "dead",
+        "created",
+        "running",
+        "paused",
+        "restarting",
+        "removing",
+        "exited",
+        "dead",
     }
 
 
 @pytest.mark.parametrize(
     ("status", "active"),
-    [(S.CREATED, False), (S.RUNNING, True), (S.PAUSED, True), (S.RESTARTING, True),
-     (S.REMOVING, False), (S.EXITED, False), (S.DEAD, False)],
+    [
+        (S.CREATED, False),
+        (S.RUNNING, True),
+        (S.PAUSED, True),
+        (S.RESTARTING, True),
+        (S.REMOVING, False),
+        (S.EXITED, False),
+        (S.DEAD, False),
+    ],
     ids=[s.value for s in Status],
 )
 def test_is_active_status_matches_docker_running_flag(status: Status, active: bool) -> None:

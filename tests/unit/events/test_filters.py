@@ -11,18 +11,45 @@ from supervisor.model import Event
 CID = "c0ffee" + "1" * 58
 IID = "sha256:" + "ab" * 32
 
-START = Event(1, 10, "container", "start", CID,
-              {"name": "web", "image": "nginx:1.25", "tier": "front", "env": "prod"})
+START = Event(
+    1,
+    10,
+    "container",
+    "start",
+    CID,
+    {"name": "web", "image": "nginx:1.25", "tier": "front", "env": "prod"},
+)
 DIE = Event(2, 20, "container", "die", CID, {"name": "web", "image": "nginx:1.25", "exitCode": "0"})
-EXEC = Event(3, 30, "container", "exec_start: sh -c true", CID, {"name": "web", "image": "nginx:1.25"})
-HEALTH = Event(4, 40, "container", "health_status: healthy", CID, {"name": "web", "image": "nginx:1.25"})
-OTHER = Event(5, 50, "container", "create", "beef" + "2" * 60, {"name": "webhook", "image": "busybox"})
-NAMED = Event(6, 60, "container", "create", "dead" + "3" * 60, {"name": "nginx", "image": "busybox"})
+EXEC = Event(
+    3, 30, "container", "exec_start: sh -c true", CID, {"name": "web", "image": "nginx:1.25"}
+)
+HEALTH = Event(
+    4, 40, "container", "health_status: healthy", CID, {"name": "web", "image": "nginx:1.25"}
+)
+OTHER = Event(
+    5, 50, "container", "create", "beef" + "2" * 60, {"name": "webhook", "image": "busybox"}
+)
+NAMED = Event(
+    6, 60, "container", "create", "dead" + "3" * 60, {"name": "nginx", "image": "busybox"}
+)
 TAG = Event(7, 70, "image", "tag", IID, {"name": "nginx:1.25"})
 PULL = Event(8, 80, "image", "pull", "localhost:5000/app:v1", {"name": "localhost:5000/app:v1"})
-REGISTRY = Event(9, 90, "container", "start", "face" + "4" * 60, {"name": "app", "image": "localhost:5000/app:v1"})
-NORMAL = Event(10, 100, "container", "start", "feed" + "5" * 60,
-               {"name": "bb", "image": "docker.io/library/busybox:latest"})
+REGISTRY = Event(
+    9,
+    90,
+    "container",
+    "start",
+    "face" + "4" * 60,
+    {"name": "app", "image": "localhost:5000/app:v1"},
+)
+NORMAL = Event(
+    10,
+    100,
+    "container",
+    "start",
+    "feed" + "5" * 60,
+    {"name": "bb", "image": "docker.io/library/busybox:latest"},
+)
 NET = Event(11, 110, "network", "connect", "n" * 64, {"name": "bridge", "container": CID})
 DAEMON = Event(12, 120, "daemon", "reload", "d" * 20, {"name": "host1"})
 EVENTS = [START, DIE, EXEC, HEALTH, OTHER, NAMED, TAG, PULL, REGISTRY, NORMAL, NET, DAEMON]
@@ -44,9 +71,20 @@ def ids(filters: dict[str, list[str]]) -> list[int]:
         ({"label": []}, {"label": []}),
         ({"exitCode": [0]}, {"exitCode": ["0"]}),
     ],
-    ids=["none", "empty-string", "empty-object", "list", "tuple", "legacy-map", "empty-list", "non-string-value"],
+    ids=[
+        "none",
+        "empty-string",
+        "empty-object",
+        "list",
+        "tuple",
+        "legacy-map",
+        "empty-list",
+        "non-string-value",
+    ],
 )
-def test_parse_filters_accepts_both_docker_encodings(raw: object, parsed: dict[str, list[str]]) -> None:
+def test_parse_filters_accepts_both_docker_encodings(
+    raw: object, parsed: dict[str, list[str]]
+) -> None:
     assert parse_filters(raw) == parsed
 
 
@@ -70,8 +108,22 @@ def test_parse_filters_malformed_raises_invalid(raw: object, message: str) -> No
 
 @pytest.mark.parametrize(
     "key",
-    ["type", "event", "container", "image", "label", "daemon", "network", "volume", "scope", "plugin", "node",
-     "service", "secret", "config"],
+    [
+        "type",
+        "event",
+        "container",
+        "image",
+        "label",
+        "daemon",
+        "network",
+        "volume",
+        "scope",
+        "plugin",
+        "node",
+        "service",
+        "secret",
+        "config",
+    ],
     ids=lambda k: k,
 )
 def test_validate_event_filters_docker_keys_accepted(key: str) -> None:
@@ -129,15 +181,53 @@ def test_validate_event_filters_unknown_key_raises_invalid_filter(key: str) -> N
         ({"type": ["container"], "event": ["start"], "container": ["web"]}, [1]),
         ({"type": ["image"], "event": ["start"]}, []),
     ],
-    ids=["no-filters", "empty-values", "type", "types-or", "event", "events-or", "exec-prefix", "health-prefix",
-         "exec-exact", "container-name-prefix", "container-name", "container-id", "container-id-prefix",
-         "container-unknown", "container-only-container-events", "image-repo", "image-tag", "image-official",
-         "image-normalized", "image-registry-port", "image-registry-host-alone", "image-id", "image-id-prefix-is-not-exact",
-         "image-not-container-name", "label-key", "label-value", "label-other-value", "labels-all",
-         "labels-one-fails", "label-attribute", "scope-local", "scope-swarm", "network-name",
-         "network-id-prefix", "daemon", "daemon-name-prefix", "network-name-prefix", "volume", "plugin", "keys-anded", "keys-anded-empty"],
+    ids=[
+        "no-filters",
+        "empty-values",
+        "type",
+        "types-or",
+        "event",
+        "events-or",
+        "exec-prefix",
+        "health-prefix",
+        "exec-exact",
+        "container-name-prefix",
+        "container-name",
+        "container-id",
+        "container-id-prefix",
+        "container-unknown",
+        "container-only-container-events",
+        "image-repo",
+        "image-tag",
+        "image-official",
+        "image-normalized",
+        "image-registry-port",
+        "image-registry-host-alone",
+        "image-id",
+        "image-id-prefix-is-not-exact",
+        "image-not-container-name",
+        "label-key",
+        "label-value",
+        "label-other-value",
+        "labels-all",
+        "labels-one-fails",
+        "label-attribute",
+        "scope-local",
+        "scope-swarm",
+        "network-name",
+        "network-id-prefix",
+        "daemon",
+        "daemon-name-prefix",
+        "network-name-prefix",
+        "volume",
+        "plugin",
+        "keys-anded",
+        "keys-anded-empty",
+    ],
 )
-def test_event_matches_filter_matches_docker(filters: dict[str, list[str]], expected: list[int]) -> None:
+def test_event_matches_filter_matches_docker(
+    filters: dict[str, list[str]], expected: list[int]
+) -> None:
     assert ids(filters) == expected
 
 

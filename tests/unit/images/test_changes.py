@@ -34,8 +34,19 @@ BASE: dict[str, Any] = {
         ("STOPSIGNAL SIGINT", "StopSignal", "SIGINT"),
         ("ONBUILD RUN make", "OnBuild", ["RUN make"]),
     ],
-    ids=["cmd-shell", "cmd-exec", "cmd-bad-json", "cmd-non-string-json", "lowercase-instruction",
-         "entrypoint-shell", "entrypoint-exec", "user", "workdir", "stopsignal", "onbuild"],
+    ids=[
+        "cmd-shell",
+        "cmd-exec",
+        "cmd-bad-json",
+        "cmd-non-string-json",
+        "lowercase-instruction",
+        "entrypoint-shell",
+        "entrypoint-exec",
+        "user",
+        "workdir",
+        "stopsignal",
+        "onbuild",
+    ],
 )
 def test_apply_changes_scalar_instruction_sets_key(change: str, key: str, value: object) -> None:
     assert apply_changes(BASE, [change])[key] == value
@@ -52,8 +63,15 @@ def test_apply_changes_scalar_instruction_sets_key(change: str, key: str, value:
         ("ENV A\tnew", ["PATH=/usr/bin:/bin", "A=new", "B=2"]),
         ("ENV PATH=/opt/bin", ["PATH=/opt/bin", "A=1", "B=2"]),
     ],
-    ids=["add", "replace-in-place", "replace-and-add", "quoted-and-empty", "legacy-form", "legacy-tab",
-         "path"],
+    ids=[
+        "add",
+        "replace-in-place",
+        "replace-and-add",
+        "quoted-and-empty",
+        "legacy-form",
+        "legacy-tab",
+        "path",
+    ],
 )
 def test_apply_changes_env_replaces_in_place_or_appends(change: str, env: list[str]) -> None:
     assert apply_changes(BASE, [change])["Env"] == env
@@ -69,7 +87,14 @@ def test_apply_changes_env_replaces_in_place_or_appends(change: str, env: list[s
         ('ENV A="unclosed', "ENV: No closing quotation"),
         ("LABEL =v", "LABEL names can not be blank"),
     ],
-    ids=["env-blank-name", "env-mixed-forms", "env-one-word", "label-one-word", "env-bad-quote", "label-blank"],
+    ids=[
+        "env-blank-name",
+        "env-mixed-forms",
+        "env-one-word",
+        "label-one-word",
+        "env-bad-quote",
+        "label-blank",
+    ],
 )
 def test_apply_changes_bad_key_value_raises_invalid(change: str, message: str) -> None:
     with pytest.raises(InvalidArgument) as info:
@@ -99,7 +124,9 @@ def test_apply_changes_expose_defaults_to_tcp_and_keeps_existing() -> None:
     ],
     ids=["words", "json"],
 )
-def test_apply_changes_volume_adds_volumes(change: str, volumes: dict[str, dict[str, object]]) -> None:
+def test_apply_changes_volume_adds_volumes(
+    change: str, volumes: dict[str, dict[str, object]]
+) -> None:
     assert apply_changes(BASE, [change])["Volumes"] == volumes
 
 
@@ -127,11 +154,17 @@ def test_apply_changes_does_not_modify_input() -> None:
 
 def test_apply_changes_empty_config_gains_keys() -> None:
     out = apply_changes({}, ["ENV A=1", "EXPOSE 80", "VOLUME /v", "LABEL a=b"])
-    assert out == {"Env": ["A=1"], "ExposedPorts": {"80/tcp": {}}, "Volumes": {"/v": {}}, "Labels": {"a": "b"}}
+    assert out == {
+        "Env": ["A=1"],
+        "ExposedPorts": {"80/tcp": {}},
+        "Volumes": {"/v": {}},
+        "Labels": {"a": "b"},
+    }
 
 
 @pytest.mark.parametrize(
-    "change", ["RUN echo hi", "FROM busybox", "COPY . /", "ADD x /", "ARG A=1", "SHELL [\"bash\"]", "BOGUS x"],
+    "change",
+    ["RUN echo hi", "FROM busybox", "COPY . /", "ADD x /", "ARG A=1", 'SHELL ["bash"]', "BOGUS x"],
     ids=["run", "from", "copy", "add", "arg", "shell", "bogus"],
 )
 def test_apply_changes_disallowed_instruction_raises_docker_message(change: str) -> None:
@@ -142,5 +175,15 @@ def test_apply_changes_disallowed_instruction_raises_docker_message(change: str)
 
 
 def test_allowed_instructions_are_dockers_import_set() -> None:
-    assert set(ALLOWED) == {"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VOLUME",
-                            "WORKDIR", "STOPSIGNAL"}
+    assert set(ALLOWED) == {
+        "CMD",
+        "ENTRYPOINT",
+        "ENV",
+        "EXPOSE",
+        "LABEL",
+        "ONBUILD",
+        "USER",
+        "VOLUME",
+        "WORKDIR",
+        "STOPSIGNAL",
+    }

@@ -52,11 +52,36 @@ SHA256 = "sha256:" + HEX64
         (f"library/{HEX64}", f"docker.io/library/{HEX64}:latest"),
         (f"user/{HEX64}", f"docker.io/user/{HEX64}:latest"),
     ],
-    ids=["official", "official-tag", "library", "docker-io", "already-normal", "legacy-domain",
-         "legacy-domain-user", "user", "nested", "localhost", "localhost-port", "domain",
-         "domain-digest", "domain-tag-digest", "official-digest", "domain-port-tag", "ipv6", "ipv4-port",
-         "uppercase-domain", "uppercase-first-component-is-domain", "dash-is-not-domain", "separators",
-         "dashes", "tag-chars", "tag-128", "hex-with-tag", "library-hex", "user-hex"],
+    ids=[
+        "official",
+        "official-tag",
+        "library",
+        "docker-io",
+        "already-normal",
+        "legacy-domain",
+        "legacy-domain-user",
+        "user",
+        "nested",
+        "localhost",
+        "localhost-port",
+        "domain",
+        "domain-digest",
+        "domain-tag-digest",
+        "official-digest",
+        "domain-port-tag",
+        "ipv6",
+        "ipv4-port",
+        "uppercase-domain",
+        "uppercase-first-component-is-domain",
+        "dash-is-not-domain",
+        "separators",
+        "dashes",
+        "tag-chars",
+        "tag-128",
+        "hex-with-tag",
+        "library-hex",
+        "user-hex",
+    ],
 )
 def test_normalize_reference_matches_docker(text: str, normalized: str) -> None:
     assert normalize(text) == normalized
@@ -108,14 +133,50 @@ def test_normalize_reference_matches_docker(text: str, normalized: str) -> None:
         "a" * 256,
         "host.com/" + "a" * 247,
     ],
-    ids=["empty", "leading-space", "trailing-space", "uppercase", "uppercase-path", "uppercase-domain-path",
-         "64-hex", "two-colons", "empty-tag", "no-name", "digest-only", "empty-digest", "short-digest",
-         "uppercase-digest", "non-hex-digest", "long-sha256", "unknown-algorithm", "short-sha512",
-         "empty-component", "trailing-slash", "leading-slash", "triple-underscore", "double-dot",
-         "leading-dash", "trailing-dash", "trailing-underscore", "empty-port", "word-port", "domain-dash",
-         "tag-dash", "tag-dot", "tag-129", "tag-non-ascii", "non-ascii", "trailing-newline",
-         "newline-before-tag", "newline-in-domain", "newline-before-digest", "space", "tab", "name-256",
-         "domain-name-256"],
+    ids=[
+        "empty",
+        "leading-space",
+        "trailing-space",
+        "uppercase",
+        "uppercase-path",
+        "uppercase-domain-path",
+        "64-hex",
+        "two-colons",
+        "empty-tag",
+        "no-name",
+        "digest-only",
+        "empty-digest",
+        "short-digest",
+        "uppercase-digest",
+        "non-hex-digest",
+        "long-sha256",
+        "unknown-algorithm",
+        "short-sha512",
+        "empty-component",
+        "trailing-slash",
+        "leading-slash",
+        "triple-underscore",
+        "double-dot",
+        "leading-dash",
+        "trailing-dash",
+        "trailing-underscore",
+        "empty-port",
+        "word-port",
+        "domain-dash",
+        "tag-dash",
+        "tag-dot",
+        "tag-129",
+        "tag-non-ascii",
+        "non-ascii",
+        "trailing-newline",
+        "newline-before-tag",
+        "newline-in-domain",
+        "newline-before-digest",
+        "space",
+        "tab",
+        "name-256",
+        "domain-name-256",
+    ],
 )
 def test_parse_invalid_reference_raises_invalid_reference(text: str) -> None:
     with pytest.raises(InvalidReference) as info:
@@ -169,8 +230,16 @@ def test_parse_adds_no_default_tag() -> None:
         ("host.com/library/app:1", "host.com/library/app:1"),
         ("docker.io.example.com/app:1", "docker.io.example.com/app:1"),
     ],
-    ids=["official", "official-untagged", "user", "library-nested", "digest", "registry", "other-library",
-         "lookalike-domain"],
+    ids=[
+        "official",
+        "official-untagged",
+        "user",
+        "library-nested",
+        "digest",
+        "registry",
+        "other-library",
+        "lookalike-domain",
+    ],
 )
 def test_familiar_matches_docker_familiar_string(ref: str, familiar_form: str) -> None:
     assert familiar(ref) == familiar_form
@@ -195,8 +264,17 @@ def test_invalid_reference_is_invalid_argument() -> None:
 
 _component = st.from_regex(r"[a-z0-9]{1,5}(?:(?:[._]|__|-{1,3})[a-z0-9]{1,5}){0,2}", fullmatch=True)
 _domain = st.sampled_from(
-    ["", "docker.io/", "index.docker.io/", "localhost/", "localhost:5000/", "host.com/", "Reg.Example.com:443/",
-     "[::1]:5000/", "10.0.0.1/"]
+    [
+        "",
+        "docker.io/",
+        "index.docker.io/",
+        "localhost/",
+        "localhost:5000/",
+        "host.com/",
+        "Reg.Example.com:443/",
+        "[::1]:5000/",
+        "10.0.0.1/",
+    ]
 )
 _tag = st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True))
 _digest = st.one_of(
@@ -224,7 +302,9 @@ def test_parse_valid_reference_round_trips(text: str) -> None:
     assert normalize(familiar(normalize(text))) == normalize(text)
 
 
-_alphabet = st.sampled_from([*"abAB09:/@._-+= \n\t\u00e9[]", "sha256:", "localhost", "docker.io", HEX64])
+_alphabet = st.sampled_from(
+    [*"abAB09:/@._-+= \n\t\u00e9[]", "sha256:", "localhost", "docker.io", HEX64]
+)
 
 
 @pytest.mark.slow

@@ -28,7 +28,9 @@ from supervisor.runtime.spec import (
 )
 
 MiB = 1024 * 1024
-BASE = SpecInput(container_id="c" * 64, args=("sh", "-c", "true"), env=("PATH=/bin", "A=1"), hostname="c0ffee")
+BASE = SpecInput(
+    container_id="c" * 64, args=("sh", "-c", "true"), env=("PATH=/bin", "A=1"), hostname="c0ffee"
+)
 
 
 def spec(**changes: Any) -> dict[str, Any]:
@@ -75,7 +77,9 @@ def test_build_spec_default_capabilities_are_dockers_fourteen() -> None:
     assert len(DEFAULT_CAPABILITIES) == 14
     assert "CAP_SYS_ADMIN" not in DEFAULT_CAPABILITIES
     assert "CAP_NET_ADMIN" not in DEFAULT_CAPABILITIES
-    assert {"CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_KILL", "CAP_AUDIT_WRITE"} <= set(DEFAULT_CAPABILITIES)
+    assert {"CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_KILL", "CAP_AUDIT_WRITE"} <= set(
+        DEFAULT_CAPABILITIES
+    )
 
 
 def test_build_spec_masked_and_readonly_paths_are_dockers() -> None:
@@ -84,16 +88,32 @@ def test_build_spec_masked_and_readonly_paths_are_dockers() -> None:
     assert lx["readonlyPaths"] == list(READONLY_PATHS)
     for path in ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware", "/proc/scsi"):
         assert path in lx["maskedPaths"]
-    assert lx["readonlyPaths"] == ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+    assert lx["readonlyPaths"] == [
+        "/proc/bus",
+        "/proc/fs",
+        "/proc/irq",
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+    ]
 
 
 def test_build_spec_default_mounts_are_dockers() -> None:
     s = spec()
     assert [m["destination"] for m in s["mounts"]] == [
-        "/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue", "/dev/shm",
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/sys",
+        "/sys/fs/cgroup",
+        "/dev/mqueue",
+        "/dev/shm",
     ]
-    assert mount(s, "/proc") == {"destination": "/proc", "type": "proc", "source": "proc",
-                                 "options": ["nosuid", "noexec", "nodev"]}
+    assert mount(s, "/proc") == {
+        "destination": "/proc",
+        "type": "proc",
+        "source": "proc",
+        "options": ["nosuid", "noexec", "nodev"],
+    }
     assert "ro" in mount(s, "/sys")["options"]
     assert "ro" in mount(s, "/sys/fs/cgroup")["options"]
     assert "size=67108864" in mount(s, "/dev/shm")["options"]  # Docker's 64 MiB shm
@@ -102,7 +122,11 @@ def test_build_spec_default_mounts_are_dockers() -> None:
 
 def test_build_spec_default_namespaces_include_a_new_network() -> None:
     assert linux()["namespaces"] == [
-        {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"},
+        {"type": "pid"},
+        {"type": "ipc"},
+        {"type": "uts"},
+        {"type": "mount"},
+        {"type": "network"},
     ]
 
 
@@ -119,7 +143,10 @@ def test_build_spec_init_runs_docker_init_with_separator() -> None:
     assert s["process"]["args"] == [INIT_PATH, "--", "sh", "-c", "true"]
     assert INIT_PATH == "/sbin/docker-init"
     assert mount(s, INIT_PATH) == {
-        "destination": INIT_PATH, "type": "bind", "source": "/usr/libexec/tini", "options": ["rbind", "ro"],
+        "destination": INIT_PATH,
+        "type": "bind",
+        "source": "/usr/libexec/tini",
+        "options": ["rbind", "ro"],
     }
 
 
@@ -132,7 +159,9 @@ def test_build_spec_user_and_additional_gids() -> None:
     assert user == {"uid": 1000, "gid": 100, "additionalGids": [10, 20]}
 
 
-@pytest.mark.parametrize(("cwd", "expected"), [("/srv", "/srv"), ("", "/")], ids=["set", "empty-is-root"])
+@pytest.mark.parametrize(
+    ("cwd", "expected"), [("/srv", "/srv"), ("", "/")], ids=["set", "empty-is-root"]
+)
 def test_build_spec_cwd(cwd: str, expected: str) -> None:
     assert spec(cwd=cwd)["process"]["cwd"] == expected
 
@@ -142,7 +171,9 @@ def test_build_spec_tty_sets_terminal() -> None:
 
 
 def test_build_spec_nofile_passed_through() -> None:
-    assert spec(nofile=(1024, 4096))["process"]["rlimits"] == [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096}]
+    assert spec(nofile=(1024, 4096))["process"]["rlimits"] == [
+        {"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096}
+    ]
 
 
 def test_build_spec_rootfs_and_cgroups_path() -> None:
@@ -166,7 +197,12 @@ def test_build_spec_rootfs_and_cgroups_path() -> None:
 def test_build_spec_network_mode_namespace(mode: str, network_ns: list[dict[str, str]]) -> None:
     namespaces = linux(network_mode=mode)["namespaces"]
     assert [ns for ns in namespaces if ns["type"] == "network"] == network_ns
-    assert [ns["type"] for ns in namespaces if ns["type"] != "network"] == ["pid", "ipc", "uts", "mount"]
+    assert [ns["type"] for ns in namespaces if ns["type"] != "network"] == [
+        "pid",
+        "ipc",
+        "uts",
+        "mount",
+    ]
 
 
 # -- binds ----------------------------------------------------------------------------------
@@ -177,8 +213,12 @@ def test_build_spec_binds_follow_default_mounts_in_order() -> None:
     s = spec(binds=binds, init=True)
     destinations = [m["destination"] for m in s["mounts"]]
     assert destinations[-3:] == [INIT_PATH, "/data", "/etc/app"]
-    assert mount(s, "/data") == {"destination": "/data", "type": "bind", "source": "/host/data",
-                                 "options": ["rbind", "rprivate", "rw"]}
+    assert mount(s, "/data") == {
+        "destination": "/data",
+        "type": "bind",
+        "source": "/host/data",
+        "options": ["rbind", "rprivate", "rw"],
+    }
     assert mount(s, "/etc/app")["options"] == ["rbind", "rprivate", "ro"]
 
 
@@ -190,14 +230,29 @@ def test_build_spec_binds_follow_default_mounts_in_order() -> None:
     [
         (Resources(memory=64 * MiB), True, {"limit": 64 * MiB, "swap": 128 * MiB}),
         (Resources(memory=64 * MiB, memory_swap=-1), True, {"limit": 64 * MiB, "swap": -1}),
-        (Resources(memory=64 * MiB, memory_swap=96 * MiB), True, {"limit": 64 * MiB, "swap": 96 * MiB}),
-        (Resources(memory=64 * MiB, memory_swap=64 * MiB), True, {"limit": 64 * MiB, "swap": 64 * MiB}),
+        (
+            Resources(memory=64 * MiB, memory_swap=96 * MiB),
+            True,
+            {"limit": 64 * MiB, "swap": 96 * MiB},
+        ),
+        (
+            Resources(memory=64 * MiB, memory_swap=64 * MiB),
+            True,
+            {"limit": 64 * MiB, "swap": 64 * MiB},
+        ),
         (Resources(memory=64 * MiB), False, {"limit": 64 * MiB}),
         (Resources(memory=64 * MiB, memory_swap=-1), False, {"limit": 64 * MiB}),
         (Resources(memory=0, memory_swap=-1), True, None),
     ],
-    ids=["default-swap-twice-memory", "unlimited-swap", "explicit-swap", "no-swap", "no-swap-accounting",
-         "no-swap-accounting-unlimited", "no-memory-no-key"],
+    ids=[
+        "default-swap-twice-memory",
+        "unlimited-swap",
+        "explicit-swap",
+        "no-swap",
+        "no-swap-accounting",
+        "no-swap-accounting-unlimited",
+        "no-memory-no-key",
+    ],
 )
 def test_build_spec_memory_limit_and_swap(
     resources: Resources, swap_accounting: bool, memory: dict[str, int] | None
@@ -208,8 +263,13 @@ def test_build_spec_memory_limit_and_swap(
 
 @pytest.mark.parametrize(
     ("nano_cpus", "quota"),
-    [(1_000_000_000, 100_000), (500_000_000, 50_000), (1_500_000_000, 150_000), (10_000_000, 1_000),
-     (2_000_000_000, 200_000)],
+    [
+        (1_000_000_000, 100_000),
+        (500_000_000, 50_000),
+        (1_500_000_000, 150_000),
+        (10_000_000, 1_000),
+        (2_000_000_000, 200_000),
+    ],
     ids=["1-cpu", "half", "one-and-a-half", "0.01", "2-cpus"],
 )
 def test_build_spec_cpus_become_quota_over_100ms_period(nano_cpus: int, quota: int) -> None:
@@ -227,15 +287,21 @@ def test_build_spec_cpus_and_shares_together() -> None:
     assert cpu == {"period": 100_000, "quota": 100_000, "shares": 2048}
 
 
-@pytest.mark.parametrize(("limit", "pids"), [(100, {"limit": 100}), (0, None), (-1, None)],
-                         ids=["limit", "zero-unlimited", "negative-unlimited"])
+@pytest.mark.parametrize(
+    ("limit", "pids"),
+    [(100, {"limit": 100}), (0, None), (-1, None)],
+    ids=["limit", "zero-unlimited", "negative-unlimited"],
+)
 def test_build_spec_pids_limit(limit: int, pids: dict[str, int] | None) -> None:
     assert linux(resources=Resources(pids_limit=limit))["resources"].get("pids") == pids
 
 
 def test_build_spec_all_resources_together() -> None:
-    res = linux(resources=Resources(memory=6 * MiB, memory_swap=-1, nano_cpus=250_000_000, cpu_shares=10,
-                                    pids_limit=5))["resources"]
+    res = linux(
+        resources=Resources(
+            memory=6 * MiB, memory_swap=-1, nano_cpus=250_000_000, cpu_shares=10, pids_limit=5
+        )
+    )["resources"]
     assert res == {
         "devices": [{"allow": False, "access": "rwm"}],
         "memory": {"limit": 6 * MiB, "swap": -1},
@@ -245,8 +311,12 @@ def test_build_spec_all_resources_together() -> None:
 
 
 def test_build_spec_is_plain_json_data() -> None:
-    s = spec(init=True, binds=(BindMount("/a", "/b"),), resources=Resources(memory=8 * MiB, pids_limit=3),
-             additional_gids=(1,))
+    s = spec(
+        init=True,
+        binds=(BindMount("/a", "/b"),),
+        resources=Resources(memory=8 * MiB, pids_limit=3),
+        additional_gids=(1,),
+    )
     assert json.loads(json.dumps(s)) == s
 
 
@@ -270,10 +340,21 @@ def test_build_spec_is_plain_json_data() -> None:
         (None, None, [""], ["run"], ([], ["run"])),
         (None, None, None, None, ([], [])),
     ],
-    ids=["image-cmd", "cmd-replaces-image-cmd", "empty-cmd-is-unset", "image-entrypoint-and-cmd",
-         "cmd-keeps-image-entrypoint", "entrypoint-drops-image-cmd", "entrypoint-and-cmd",
-         "reset-entrypoint-drops-image-cmd", "reset-entrypoint-with-cmd", "empty-entrypoint-keeps-image-cmd",
-         "empty-entrypoint-with-cmd", "image-reset-entrypoint", "nothing"],
+    ids=[
+        "image-cmd",
+        "cmd-replaces-image-cmd",
+        "empty-cmd-is-unset",
+        "image-entrypoint-and-cmd",
+        "cmd-keeps-image-entrypoint",
+        "entrypoint-drops-image-cmd",
+        "entrypoint-and-cmd",
+        "reset-entrypoint-drops-image-cmd",
+        "reset-entrypoint-with-cmd",
+        "empty-entrypoint-keeps-image-cmd",
+        "empty-entrypoint-with-cmd",
+        "image-reset-entrypoint",
+        "nothing",
+    ],
 )
 def test_resolve_command_follows_moby_merge(
     entrypoint: list[str] | None,
@@ -282,9 +363,12 @@ def test_resolve_command_follows_moby_merge(
     image_cmd: list[str] | None,
     expected: tuple[list[str], list[str]],
 ) -> None:
-    assert resolve_command(
-        entrypoint=entrypoint, cmd=cmd, image_entrypoint=image_entrypoint, image_cmd=image_cmd
-    ) == expected
+    assert (
+        resolve_command(
+            entrypoint=entrypoint, cmd=cmd, image_entrypoint=image_entrypoint, image_cmd=image_cmd
+        )
+        == expected
+    )
 
 
 def test_resolve_command_returns_copies() -> None:
@@ -296,17 +380,26 @@ def test_resolve_command_returns_copies() -> None:
 
 @pytest.mark.parametrize(
     ("entrypoint", "cmd", "args"),
-    [(["/e"], ["a", "b"], ["/e", "a", "b"]), ([], ["sh"], ["sh"]), (["/e"], [], ["/e"]),
-     (["/e", ""], [""], ["/e", "", ""])],
+    [
+        (["/e"], ["a", "b"], ["/e", "a", "b"]),
+        ([], ["sh"], ["sh"]),
+        (["/e"], [], ["/e"]),
+        (["/e", ""], [""], ["/e", "", ""]),
+    ],
     ids=["both", "cmd-only", "entrypoint-only", "empty-args-kept"],
 )
 def test_process_args_concatenates(entrypoint: list[str], cmd: list[str], args: list[str]) -> None:
     assert process_args(entrypoint, cmd) == args
 
 
-@pytest.mark.parametrize(("entrypoint", "cmd"), [([], []), ([""], []), ([], ["", "x"])],
-                         ids=["empty", "empty-string", "empty-program"])
-def test_process_args_no_program_raises_command_error(entrypoint: list[str], cmd: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("entrypoint", "cmd"),
+    [([], []), ([""], []), ([], ["", "x"])],
+    ids=["empty", "empty-string", "empty-program"],
+)
+def test_process_args_no_program_raises_command_error(
+    entrypoint: list[str], cmd: list[str]
+) -> None:
     with pytest.raises(CommandError, match=r"^No command specified$"):
         process_args(entrypoint, cmd)
 
@@ -330,11 +423,24 @@ def test_process_args_no_program_raises_command_error(entrypoint: list[str], cmd
         (["PATH=/x"], ["A=b=c"], ["A=b=c", "PATH=/x"]),
         (["PATH=/x"], ["path=/y"], ["path=/y", "PATH=/x"]),
     ],
-    ids=["image-only", "nothing-default-path", "default-path-first", "container-first",
-         "container-overrides-image", "container-path", "last-value-first-place", "image-duplicates",
-         "bare-key-overrides", "empty-value", "value-with-equals", "case-sensitive"],
+    ids=[
+        "image-only",
+        "nothing-default-path",
+        "default-path-first",
+        "container-first",
+        "container-overrides-image",
+        "container-path",
+        "last-value-first-place",
+        "image-duplicates",
+        "bare-key-overrides",
+        "empty-value",
+        "value-with-equals",
+        "case-sensitive",
+    ],
 )
-def test_merge_env_follows_docker(image_env: list[str], env: list[str], expected: list[str]) -> None:
+def test_merge_env_follows_docker(
+    image_env: list[str], env: list[str], expected: list[str]
+) -> None:
     assert merge_env(image_env, env) == expected
 
 

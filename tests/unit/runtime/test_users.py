@@ -49,8 +49,17 @@ def resolve(spec: str, passwd: str | None = PASSWD, group: str | None = GROUP) -
         ("nohome", ExecUser(1001, 1001, (), "/")),
         ("dup", ExecUser(2000, 2000, (), "/first")),
     ],
-    ids=["empty-is-root", "root-name", "root-uid", "name", "name-with-groups", "uid-in-passwd",
-         "primary-group-not-repeated", "empty-home-is-root", "first-entry-wins"],
+    ids=[
+        "empty-is-root",
+        "root-name",
+        "root-uid",
+        "name",
+        "name-with-groups",
+        "uid-in-passwd",
+        "primary-group-not-repeated",
+        "empty-home-is-root",
+        "first-entry-wins",
+    ],
 )
 def test_resolve_user_name_or_uid_uses_passwd(spec: str, expected: ExecUser) -> None:
     assert resolve(spec) == expected
@@ -80,9 +89,18 @@ def test_resolve_user_numeric_uid_not_in_passwd_is_accepted(spec: str, expected:
         ("nginx:root", ExecUser(101, 0, (), "/var/cache/nginx")),
         (":docker", ExecUser(0, 999, (), "/root")),
     ],
-    ids=["name-group", "name-gid", "name-unknown-gid", "uid-gid-in-files", "group-root", "group-only"],
+    ids=[
+        "name-group",
+        "name-gid",
+        "name-unknown-gid",
+        "uid-gid-in-files",
+        "group-root",
+        "group-only",
+    ],
 )
-def test_resolve_user_explicit_group_drops_supplementary_groups(spec: str, expected: ExecUser) -> None:
+def test_resolve_user_explicit_group_drops_supplementary_groups(
+    spec: str, expected: ExecUser
+) -> None:
     assert resolve(spec) == expected
 
 
@@ -95,7 +113,13 @@ def test_resolve_user_explicit_group_drops_supplementary_groups(spec: str, expec
         ("1000:nogroup", "unable to find group nogroup: no matching entries in group file"),
         ("broken", "unable to find user broken: no matching entries in passwd file"),
     ],
-    ids=["unknown-name", "unknown-name-with-group", "unknown-group", "uid-unknown-group", "short-line-ignored"],
+    ids=[
+        "unknown-name",
+        "unknown-name-with-group",
+        "unknown-group",
+        "uid-unknown-group",
+        "short-line-ignored",
+    ],
 )
 def test_resolve_user_unknown_name_raises_docker_message(spec: str, message: str) -> None:
     with pytest.raises(UnknownUser) as info:
@@ -105,7 +129,11 @@ def test_resolve_user_unknown_name_raises_docker_message(spec: str, message: str
 
 @pytest.mark.parametrize(
     ("spec", "expected"),
-    [("", ExecUser(0, 0, (), "/")), ("123", ExecUser(123, 0, (), "/")), ("123:456", ExecUser(123, 456, (), "/"))],
+    [
+        ("", ExecUser(0, 0, (), "/")),
+        ("123", ExecUser(123, 0, (), "/")),
+        ("123:456", ExecUser(123, 456, (), "/")),
+    ],
     ids=["root", "uid", "uid-gid"],
 )
 def test_resolve_user_no_files_numeric_specs_work(spec: str, expected: ExecUser) -> None:

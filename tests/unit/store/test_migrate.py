@@ -49,7 +49,9 @@ def db(conn: sqlite3.Connection) -> Database:
 
 
 def tables(conn: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")} - {"sqlite_sequence"}
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")} - {
+        "sqlite_sequence"
+    }
 
 
 def columns(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -84,7 +86,9 @@ def test_available_gap_in_numbering_raises(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "0001_first.sql").write_text("CREATE TABLE a (x);")
     (tmp_path / "0003_third.sql").write_text("CREATE TABLE c (x);")
     (tmp_path / "README.md").write_text("not a migration")
-    monkeypatch.setattr("store.migrate.resources", types.SimpleNamespace(files=lambda _package: tmp_path))
+    monkeypatch.setattr(
+        "store.migrate.resources", types.SimpleNamespace(files=lambda _package: tmp_path)
+    )
     with pytest.raises(RuntimeError, match="gap at 0002"):
         available()
 
@@ -114,17 +118,39 @@ def test_migrate_0001_from_empty_creates_initial_schema(conn: sqlite3.Connection
     assert version(conn) == 1
     assert tables(conn) == {"containers", "container_state", "layers", "images", "tags", "events"}
     assert columns(conn, "containers") == [
-        "id", "name", "created_ns", "image_ref", "image_id", "config", "host_config", "path", "args",
+        "id",
+        "name",
+        "created_ns",
+        "image_ref",
+        "image_id",
+        "config",
+        "host_config",
+        "path",
+        "args",
     ]
     assert columns(conn, "container_state") == [
-        "id", "status", "pid", "pid_start", "exit_code", "error", "oom_killed", "started_at", "finished_at",
-        "restart_count", "manually_stopped",
+        "id",
+        "status",
+        "pid",
+        "pid_start",
+        "exit_code",
+        "error",
+        "oom_killed",
+        "started_at",
+        "finished_at",
+        "restart_count",
+        "manually_stopped",
     ]
     assert columns(conn, "layers") == ["chain_id", "diff_id", "parent", "size"]
     assert columns(conn, "images") == ["id", "config", "created_ns", "size", "top_layer"]
     assert columns(conn, "tags") == ["ref", "image_id", "tagged_ns"]
     assert columns(conn, "events") == ["id", "time_ns", "type", "action", "actor_id", "attributes"]
-    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")}
+    indexes = {
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL"
+        )
+    }
     assert indexes == {"tags_image", "events_time"}
     state_fk = conn.execute("PRAGMA foreign_key_list(container_state)").fetchall()
     assert [(r[2], r[3], r[4], r[6]) for r in state_fk] == [("containers", "id", "id", "CASCADE")]
@@ -142,7 +168,9 @@ def test_migrate_failing_migration_rolls_back_and_keeps_version(
     migrations.mkdir()
     (migrations / "0001_ok.sql").write_text("CREATE TABLE a (x INTEGER);")
     (migrations / "0002_broken.sql").write_text("CREATE TABLE b (x INTEGER);\nTHIS IS NOT SQL;")
-    monkeypatch.setattr("store.migrate.resources", types.SimpleNamespace(files=lambda _package: migrations))
+    monkeypatch.setattr(
+        "store.migrate.resources", types.SimpleNamespace(files=lambda _package: migrations)
+    )
     with pytest.raises(sqlite3.OperationalError):
         migrate(conn)
     assert not conn.in_transaction
@@ -169,8 +197,18 @@ def container(n: int, name: str, **state: object) -> Container:
 
 
 def test_containers_insert_get_round_trips(db: Database) -> None:
-    c = container(1, "web", status=Status.EXITED, exit_code=3, oom_killed=True, manually_stopped=True,
-                  restart_count=2, error="boom", pid=0, started_at="2024-01-01T00:00:00.000000000Z")
+    c = container(
+        1,
+        "web",
+        status=Status.EXITED,
+        exit_code=3,
+        oom_killed=True,
+        manually_stopped=True,
+        restart_count=2,
+        error="boom",
+        pid=0,
+        started_at="2024-01-01T00:00:00.000000000Z",
+    )
     db.run_sync(rows.insert, c)
     assert db.run_sync(rows.get, c.id) == c
 
@@ -200,7 +238,9 @@ def test_containers_all_newest_first(db: Database) -> None:
 def test_containers_save_state_round_trips(db: Database) -> None:
     c = container(1, "web")
     db.run_sync(rows.insert, c)
-    running = rows.with_state(c, status=Status.RUNNING, pid=4242, pid_start=99, started_at="2024-05-01T00:00:00Z")
+    running = rows.with_state(
+        c, status=Status.RUNNING, pid=4242, pid_start=99, started_at="2024-05-01T00:00:00Z"
+    )
     db.run_sync(rows.save_state, c.id, running.state)
     assert db.run_sync(rows.get, c.id) == running
 
@@ -250,7 +290,9 @@ OTHER_LAYER = Layer(ChainId("sha256:" + "3" * 64), "sha256:" + "c" * 64, None, 7
 RAW = b'{"architecture":"amd64","config":{"Cmd":["sh"]},"created":"2024-01-01T00:00:00Z","os":"linux"}'
 
 
-def image(n: int, layers: tuple[ChainId, ...], raw: bytes = RAW, tags: tuple[str, ...] = ()) -> Image:
+def image(
+    n: int, layers: tuple[ChainId, ...], raw: bytes = RAW, tags: tuple[str, ...] = ()
+) -> Image:
     return Image(
         id=ImageId(f"sha256:{n:064x}"),
         config=json.loads(raw),
@@ -296,7 +338,9 @@ def test_images_get_unknown_is_none(db: Database) -> None:
 def test_images_all_images_newest_first_and_ids(db: Database) -> None:
     for n in (2, 1, 3):
         db.run_sync(image_rows.put_image, image(n, ()))
-    assert [i.id for i in db.run_sync(image_rows.all_images)] == [f"sha256:{n:064x}" for n in (3, 2, 1)]
+    assert [i.id for i in db.run_sync(image_rows.all_images)] == [
+        f"sha256:{n:064x}" for n in (3, 2, 1)
+    ]
     assert sorted(db.run_sync(image_rows.image_ids)) == [f"sha256:{n:064x}" for n in (1, 2, 3)]
 
 
@@ -309,7 +353,9 @@ def test_images_tags_set_resolve_move_remove(db: Database) -> None:
     assert db.run_sync(image_rows.set_tag, ref, a.id, 10) is None
     assert db.run_sync(image_rows.resolve_tag, ref) == a.id
     assert db.run_sync(image_rows.set_tag, ref, a.id, 11) is None  # same image: nothing displaced
-    assert db.run_sync(image_rows.set_tag, ref, b.id, 12) == a.id  # moved: the old image is returned
+    assert (
+        db.run_sync(image_rows.set_tag, ref, b.id, 12) == a.id
+    )  # moved: the old image is returned
     assert db.run_sync(image_rows.resolve_tag, ref) == b.id
     db.run_sync(image_rows.remove_tag, ref)
     assert db.run_sync(image_rows.resolve_tag, ref) is None
@@ -348,7 +394,9 @@ def test_images_unused_layers_and_delete_layer(db: Database) -> None:
     db.run_sync(image_rows.delete_layer, OTHER_LAYER.chain_id)
     assert db.run_sync(image_rows.get_layer, OTHER_LAYER.chain_id) is None
     db.run_sync(image_rows.delete_image, img.id)
-    assert sorted(db.run_sync(image_rows.unused_layers)) == sorted([BASE_LAYER.chain_id, TOP_LAYER.chain_id])
+    assert sorted(db.run_sync(image_rows.unused_layers)) == sorted(
+        [BASE_LAYER.chain_id, TOP_LAYER.chain_id]
+    )
 
 
 def test_images_delete_parent_layer_in_use_violates_foreign_key(db: Database) -> None:
@@ -369,8 +417,13 @@ def test_events_append_between_round_trips(db: Database) -> None:
     first = append(db, 100, "create", name="web", image="busybox")
     second = append(db, 200, "start", name="web")
     assert (first.id, second.id) == (1, 2)
-    assert first == Event(1, 100, "container", "create", "c" * 64, {"name": "web", "image": "busybox"})
-    assert db.run_sync(lambda c: event_rows.between(c, since_ns=None, until_ns=None)) == [first, second]
+    assert first == Event(
+        1, 100, "container", "create", "c" * 64, {"name": "web", "image": "busybox"}
+    )
+    assert db.run_sync(lambda c: event_rows.between(c, since_ns=None, until_ns=None)) == [
+        first,
+        second,
+    ]
 
 
 def test_events_between_window_after_id_and_limit(db: Database) -> None:
@@ -398,10 +451,16 @@ def test_events_prune_keeps_newest_and_drops_old(db: Database) -> None:
     for t in (100, 200, 300, 400, 500):
         append(db, t)
     assert db.run_sync(lambda c: event_rows.prune(c, keep=3, older_than_ns=0)) == 2
-    times = [e.time_ns for e in db.run_sync(lambda c: event_rows.between(c, since_ns=None, until_ns=None))]
+    times = [
+        e.time_ns
+        for e in db.run_sync(lambda c: event_rows.between(c, since_ns=None, until_ns=None))
+    ]
     assert times == [300, 400, 500]
     assert db.run_sync(lambda c: event_rows.prune(c, keep=100, older_than_ns=450)) == 2
-    times = [e.time_ns for e in db.run_sync(lambda c: event_rows.between(c, since_ns=None, until_ns=None))]
+    times = [
+        e.time_ns
+        for e in db.run_sync(lambda c: event_rows.between(c, since_ns=None, until_ns=None))
+    ]
     assert times == [500]
 
 
