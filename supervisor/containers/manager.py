@@ -220,6 +220,12 @@ class ContainerManager:
         for mount in rootfs_mod.mounts_under(self._exec_root):
             if mount.parent.name not in adopted:
                 rootfs_mod.unmount(mount)
+        known = {c.id for c in records}
+        for root in (self._data_root, self._exec_root):
+            for leftover in root.iterdir():
+                if leftover.name not in known:
+                    # Files of a container whose removal was committed before a crash.
+                    await trio.to_thread.run_sync(_remove_dirs, self.paths(leftover.name))
         for h in list(self._handles.values()):
             c = h.record
             if h.id in adopted:
@@ -580,8 +586,7 @@ class ContainerManager:
             )
             if not decision.restart:
                 h.backoff_s = 0.0
-                if not h.record.host_config.get("AutoRemove"):
-                    await trio.to_thread.run_sync(_unmount_quietly, paths.rootfs)
+                await trio.to_thread.run_sync(_unmount_quietly, paths.rootfs)
                 return False
             h.backoff_s = decision.next_backoff_s
             await self._save(h, status=Status.RESTARTING)
@@ -711,12 +716,16 @@ class ContainerManager:
             if h.id not in self._handles:
                 return
             notice = h.removed
-            await self._save(h, status=Status.REMOVING)
+            # REMOVING lives in memory only: a crash mid-removal leaves an exited
+            # container that can be removed again, never a half-removed row.
+            h.record = rows.with_state(h.record, status=Status.REMOVING)
             paths = self.paths(h.id)
             with trio.CancelScope(shield=True):
                 await self.runtime.delete(h.id, bundle=paths.bundle, force=True)
-                await trio.to_thread.run_sync(_remove_dirs, paths)
                 self._cgroups.remove(h.id)
+                # Forget first, then collect the files: once the row and the destroy event
+                # are committed nothing can reach the container's files through the API,
+                # and files a crash leaves behind are swept at the next start.
                 await self._events.emit(
                     "container",
                     "destroy",
@@ -725,6 +734,8 @@ class ContainerManager:
                     with_change=functools.partial(rows.delete, cid=h.id),
                 )
                 self._handles.pop(h.id, None)
+                assert self._nursery is not None
+                self._nursery.start_soon(trio.to_thread.run_sync, _remove_dirs, paths)
         notice.code = h.record.state.exit_code
         notice.set()
         log.info("container.removed", container_id=h.id)
