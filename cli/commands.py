@@ -150,7 +150,11 @@ def cmd_run(client: Client, parsed: Parsed) -> int:
     """
     cid = _create(client, parsed)
     if parsed.flag("detach"):
-        client.request("POST", f"{_cid(cid)}/start").close()
+        try:
+            client.request("POST", f"{_cid(cid)}/start").close()
+        except DaemonError as exc:
+            err(str(exc))
+            return start_failure_code(exc)
         out(cid + "\n")
         return 0
     return attach_start_wait(
@@ -159,10 +163,27 @@ def cmd_run(client: Client, parsed: Parsed) -> int:
         tty=parsed.flag("tty"),
         stdin=parsed.flag("interactive"),
         condition="removed" if parsed.flag("rm") else "next-exit",
+        run=True,
     )
 
 
-def attach_start_wait(client: Client, cid: str, *, tty: bool, stdin: bool, condition: str) -> int:
+def start_failure_code(exc: DaemonError) -> int:
+    """``berth run``'s exit code when the daemon refuses to start the container.
+
+    Docker's ``runStartContainerErr``: 127 when the command was not found, 126
+    when it cannot be executed, 125 otherwise.
+    """
+    message = exc.message
+    if "executable file not found" in message or "no such file or directory" in message:
+        return 127
+    if "permission denied" in message or "is a directory" in message:
+        return 126
+    return 125
+
+
+def attach_start_wait(
+    client: Client, cid: str, *, tty: bool, stdin: bool, condition: str, run: bool = False
+) -> int:
     """Docker's foreground sequence: attach, wait, start, copy output, collect the exit code.
 
     1. ``POST /containers/{id}/attach?stream=1&stdout=1&stderr=1`` hijacked
@@ -173,6 +194,8 @@ def attach_start_wait(client: Client, cid: str, *, tty: bool, stdin: bool, condi
     3. ``POST /containers/{id}/start``;
     4. copy the stream (demultiplexed unless ``tty``) until the daemon closes it;
     5. read the wait body and return its ``StatusCode``.
+
+    For ``run``, a refused start exits with ``start_failure_code`` (126/127/125).
 
     Resource handling: both connections are closed before returning.
     """
@@ -185,7 +208,13 @@ def attach_start_wait(client: Client, cid: str, *, tty: bool, stdin: bool, condi
         try:
             if wait.readable(WAIT_REGISTER_TIMEOUT):
                 check(wait)
-            client.request("POST", f"{_cid(cid)}/start").close()
+            try:
+                client.request("POST", f"{_cid(cid)}/start").close()
+            except DaemonError as exc:
+                if not run:
+                    raise
+                err(str(exc))
+                return start_failure_code(exc)
             with _signal_proxy(client, cid):
                 if stdin:
                     _start_stdin_pump(attach)

@@ -88,6 +88,7 @@ class Handle:
     removed: ExitNotice = attrs.field(factory=ExitNotice)
     pidfd: int = -1
     supervising: bool = False
+    idle: trio.Event = attrs.field(factory=trio.Event)  # set when no supervise task runs
     restart_scope: trio.CancelScope | None = None
     stopping: bool = False
     backoff_s: float = 0.0
@@ -210,6 +211,7 @@ class ContainerManager:
                     adopted.add(c.id)
                     assert self._nursery is not None
                     h.supervising = True
+                    h.idle = trio.Event()
                     self._nursery.start_soon(self._supervise, h, None)
                     log.info("container.adopted", container_id=c.id, pid=c.state.pid)
                     continue
@@ -309,10 +311,13 @@ class ContainerManager:
 
     async def start(self, ref: str) -> None:
         h = self.get(ref)
+        next_state(h.record.state.status, Op.START)  # 304 / 409 before any work
+        if h.restart_scope is not None:
+            h.restart_scope.cancel()  # a pending back-off: start now instead
+        if h.supervising and h.record.state.status is not Status.RUNNING:
+            await h.idle.wait()  # the previous run's supervisor is finishing up
         async with h.lock:
-            next_state(h.record.state.status, Op.START)  # 304 / 409 before any work
-            if h.restart_scope is not None:
-                h.restart_scope.cancel()  # a pending back-off: start now instead
+            next_state(h.record.state.status, Op.START)
             await self._start_locked(h)
 
     async def _start_locked(self, h: Handle) -> None:
@@ -341,6 +346,7 @@ class ContainerManager:
         if not h.supervising:
             assert self._nursery is not None
             h.supervising = True
+            h.idle = trio.Event()
             self._nursery.start_soon(self._supervise, h, self._open_output(h))
 
     def _open_output(self, h: Handle) -> _Output:
@@ -500,6 +506,7 @@ class ContainerManager:
                         break
             finally:
                 h.supervising = False
+                h.idle.set()
             if h.record.host_config.get("AutoRemove") and not self._shutting_down:
                 with trio.CancelScope(shield=True):
                     try:
@@ -677,8 +684,8 @@ class ContainerManager:
         with contextlib.suppress(NotModified):
             await self.stop(h.id, timeout=timeout, signal_name=signal_name)
         # Wait for the supervise task to finish recording the exit before starting again.
-        while h.supervising:
-            await trio.sleep(0.01)
+        if h.supervising:
+            await h.idle.wait()
         await self.start(h.id)
         await self._emit(h, "restart")
 
@@ -754,8 +761,8 @@ class ContainerManager:
         if h.pidfd >= 0 and send_signal(h.pidfd, signal.SIGKILL):
             await self._emit(h, "kill", signal=str(int(signal.SIGKILL)))
             await notice.wait()
-        while h.supervising:
-            await trio.sleep(0.01)
+        if h.supervising:
+            await h.idle.wait()
 
     async def rename(self, ref: str, new_name: str) -> None:
         h = self.get(ref)
