@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import json
 from collections.abc import AsyncIterator
 
 import trio
@@ -12,7 +12,7 @@ from supervisor.api.http import HIJACKED, Request, Response, Router, Streaming, 
 from supervisor.api.schema import container_inspect, container_summary
 from supervisor.containers import filters as container_filters
 from supervisor.containers.logs import LogEntry, format_time, frame, read_entries, select_entries
-from supervisor.containers.state import Status, is_active
+from supervisor.containers.state import Status
 from supervisor.errors import BerthError, InvalidArgument, NotFound
 from supervisor.events.filters import parse_filters
 from supervisor.model import Container
@@ -37,9 +37,6 @@ def register(router: Router, b: Backend) -> None:
                 return m.get(ref).record
             except BerthError:
                 return None
-
-        async def noop() -> None:
-            return None
 
         def image_matches(c: Container, ref: str) -> bool:
             return (
@@ -103,19 +100,13 @@ def register(router: Router, b: Backend) -> None:
 
     @router.route("POST", "/containers/{id}/wait")
     async def wait(req: Request) -> Streaming:
-        ref = req.params["id"]
-        condition = req.q("condition")
-        m.get(ref)  # 404 now, before the 200 header goes out
-        if condition not in ("", "not-running", "next-exit", "removed"):
-            raise InvalidArgument(f"invalid condition: {condition}")
+        # Registered before the 200 header goes out (404/400 still possible here): Docker
+        # sends the header at once and the body at exit, and clients rely on that to
+        # know the wait is in place before they start the container.
+        wait_exit = m.waiter(req.params["id"], req.q("condition"))
 
         async def body() -> AsyncIterator[bytes]:
-            # Docker sends the header at once and the body at exit; clients rely on
-            # that to know the wait is registered before they start the container.
-            yield b""
-            code, error = await m.wait(ref, condition)
-            import json
-
+            code, error = await wait_exit()
             yield (
                 json.dumps(
                     {"StatusCode": code, "Error": {"Message": error} if error else None}
@@ -142,20 +133,7 @@ def register(router: Router, b: Backend) -> None:
     async def prune(req: Request) -> Response:
         filters = parse_filters(req.q_json("filters"))
         deleted = []
-        for c in m.all():
-            if is_active(c.state.status):
-                continue
-            if filters.get("label") and not all(
-                (
-                    lbl.partition("=")[0] in c.labels
-                    and (
-                        not lbl.partition("=")[1]
-                        or c.labels[lbl.partition("=")[0]] == lbl.partition("=")[2]
-                    )
-                )
-                for lbl in filters["label"]
-            ):
-                continue
+        for c in container_filters.select_prunable(m.all(), filters):
             try:
                 await m.remove(c.id, force=False)
                 deleted.append(c.id)
@@ -289,5 +267,3 @@ def _time_param(text: str) -> int:
     except ValueError:
         raise InvalidArgument(f"invalid time value: {text!r}") from None
 
-
-_ = time

@@ -56,9 +56,27 @@ def _search(pattern: str, text: str) -> bool:
         return False
 
 
-def _label(wanted: str, labels: Mapping[str, str]) -> bool:
+def label_matches(wanted: str, labels: Mapping[str, str]) -> bool:
+    """Docker's ``label`` filter value: ``key`` (present) or ``key=value``."""
     key, eq, value = wanted.partition("=")
     return key in labels and (not eq or labels[key] == value)
+
+
+def select_prunable(containers: list[Container], filters: Mapping[str, Sequence[str]]) -> list[Container]:
+    """``container prune``: stopped containers matching the ``label`` / ``label!`` filters."""
+    for key in filters:
+        if key not in ("label", "label!"):
+            raise InvalidArgument(f"invalid filter '{key}'")
+    out = []
+    for c in containers:
+        if c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING, Status.REMOVING):
+            continue
+        if not all(label_matches(v, c.labels) for v in filters.get("label", [])):
+            continue
+        if any(label_matches(v, c.labels) for v in filters.get("label!", [])):
+            continue
+        out.append(c)
+    return out
 
 
 def select(
@@ -91,7 +109,7 @@ def select(
             _search(v, c.name) or _search(v, "/" + c.name) for v in filters["name"]
         ):
             continue
-        if filters.get("label") and not all(_label(v, c.labels) for v in filters["label"]):
+        if filters.get("label") and not all(label_matches(v, c.labels) for v in filters["label"]):
             continue
         if filters.get("status") and st.value not in filters["status"]:
             continue

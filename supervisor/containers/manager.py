@@ -24,6 +24,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -691,19 +692,35 @@ class ContainerManager:
 
     # -- wait ---------------------------------------------------------------------
 
-    async def wait(self, ref: str, condition: str) -> tuple[int, str]:
+    def waiter(self, ref: str, condition: str) -> Callable[[], Awaitable[tuple[int, str]]]:
+        """Register a wait now; the returned function awaits it.
+
+        Registering synchronously matters: ``docker run`` sends ``wait`` before ``start``
+        and relies on the wait seeing the exit, however fast it comes.
+
+        Returns:
+            An async function returning ``(exit code, error)``.
+        """
         h = self.get(ref)
         if condition not in ("", "not-running", "next-exit", "removed"):
             raise InvalidArgument(f"invalid condition: {condition}")
-        if condition == "removed":
-            notice = h.removed
+        if condition in ("", "not-running") and not is_active(h.record.state.status):
+            code, error = h.record.state.exit_code, h.record.state.error
+
+            async def already() -> tuple[int, str]:
+                return code, error
+
+            return already
+        notice = h.removed if condition == "removed" else h.exited
+
+        async def wait() -> tuple[int, str]:
             await notice.wait()
             return notice.code, notice.error
-        if condition in ("", "not-running") and not is_active(h.record.state.status):
-            return h.record.state.exit_code, h.record.state.error
-        notice = h.exited
-        await notice.wait()
-        return notice.code, notice.error
+
+        return wait
+
+    async def wait(self, ref: str, condition: str) -> tuple[int, str]:
+        return await self.waiter(ref, condition)()
 
     # -- remove ---------------------------------------------------------------------
 
