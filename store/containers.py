@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -99,6 +100,33 @@ def save_state(conn: sqlite3.Connection, cid: str, s: ContainerState) -> None:
             cid,
         ),
     )
+
+
+_STATE_FIELDS: dict[str, Callable[[Any], object]] = {
+    "status": lambda v: v.value if hasattr(v, "value") else str(v),
+    "pid": int,
+    "pid_start": int,
+    "exit_code": int,
+    "error": str,
+    "oom_killed": int,
+    "started_at": str,
+    "finished_at": str,
+    "restart_count": int,
+    "manually_stopped": int,
+}
+
+
+def update_state(conn: sqlite3.Connection, cid: str, changes: dict[str, Any]) -> None:
+    """Write only the named state fields (a field-wise update: no lost updates between
+    two tasks changing different fields of the same container)."""
+    if not changes:
+        return
+    unknown = set(changes) - set(_STATE_FIELDS)
+    if unknown:
+        raise KeyError(f"unknown state fields: {sorted(unknown)}")
+    columns = ", ".join(f"{k}=?" for k in changes)
+    values = [_STATE_FIELDS[k](v) for k, v in changes.items()]
+    conn.execute(f"UPDATE container_state SET {columns} WHERE id=?", (*values, cid))
 
 
 def rename(conn: sqlite3.Connection, cid: str, name: str) -> None:

@@ -266,4 +266,3 @@ def _time_param(text: str) -> int:
         return int(seconds) * 1_000_000_000 + int((frac or "0").ljust(9, "0")[:9])
     except ValueError:
         raise InvalidArgument(f"invalid time value: {text!r}") from None
-

@@ -62,7 +62,9 @@ def label_matches(wanted: str, labels: Mapping[str, str]) -> bool:
     return key in labels and (not eq or labels[key] == value)
 
 
-def select_prunable(containers: list[Container], filters: Mapping[str, Sequence[str]]) -> list[Container]:
+def select_prunable(
+    containers: list[Container], filters: Mapping[str, Sequence[str]]
+) -> list[Container]:
     """``container prune``: stopped containers matching the ``label`` / ``label!`` filters."""
     for key in filters:
         if key not in ("label", "label!"):

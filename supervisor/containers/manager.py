@@ -21,7 +21,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -38,7 +37,7 @@ from supervisor.containers import names
 from supervisor.containers.config import parse_create, parse_size, resources_of
 from supervisor.containers.logs import LogWriter, OutputHub, format_time
 from supervisor.containers.monitor import LOST_EXIT_CODE, adopt, send_signal, start_time, wait_exit
-from supervisor.containers.restart import decide_restart, parse_policy
+from supervisor.containers.restart import RestartDecision, decide_restart, parse_policy
 from supervisor.containers.state import Op, Status, is_active, next_state
 from supervisor.errors import BerthError, Conflict, InvalidArgument, NoSuchContainer, NotModified
 from supervisor.events.log import EventLog
@@ -166,25 +165,21 @@ class ContainerManager:
         return [h.id for h in self._handles.values() if h.record.image_id == image_id]
 
     async def _save(self, h: Handle, **changes: Any) -> None:
-        record = rows.with_state(h.record, **changes)
-        await self._db.run(rows.save_state, h.id, record.state)
-        h.record = record
+        """Write only the given state fields (concurrent changes to others survive)."""
+        await self._db.run(rows.update_state, h.id, changes)
+        h.record = rows.with_state(h.record, **changes)
 
     async def _emit(
         self, h: Handle, action: str, *, state: dict[str, Any] | None = None, **extra: str
     ) -> None:
         """Announce a container event; ``state`` changes commit in the same transaction."""
         attrs_ = {**h.record.labels, "image": h.record.image_ref, "name": h.record.name, **extra}
-        change = None
-        if state is not None:
-            record = rows.with_state(h.record, **state)
-
-            def change(conn: sqlite3.Connection) -> None:
-                rows.save_state(conn, h.id, record.state)
-
+        change = (
+            None if state is None else functools.partial(rows.update_state, cid=h.id, changes=state)
+        )
         await self._events.emit("container", action, h.id, attrs_, with_change=change)
         if state is not None:
-            h.record = record
+            h.record = rows.with_state(h.record, **state)
 
     # -- start-up and shutdown ----------------------------------------------------------
 
@@ -559,47 +554,56 @@ class ContainerManager:
             h.oom_announced = True
 
     async def _finish_run(self, h: Handle, code: int, oom: bool, *, ran_for_s: float) -> bool:
-        """Record an exit; decide and record a restart. Returns True to restart."""
+        """Record an exit and the restart decision with it. Returns True to restart.
+
+        The die event carries the next status (``restarting`` or ``exited``), so no
+        client ever sees an exited container that then restarts on its own; a stop
+        that arrives while the exit is being recorded cancels the restart.
+        """
         paths = self.paths(h.id)
+        policy = parse_policy(h.record.host_config.get("RestartPolicy"))
+
+        def decide() -> RestartDecision:
+            return decide_restart(
+                policy,
+                exit_code=code,
+                manually_stopped=h.stopping or h.record.state.manually_stopped or self._shutting_down,
+                ran_for_s=ran_for_s,
+                restart_count=h.record.state.restart_count,
+                backoff_s=h.backoff_s,
+            )
+
         with trio.CancelScope(shield=True):
+            decision = decide()
             async with trio.open_nursery() as nursery:
                 # The runtime's clean-up and the record of the exit are independent.
                 nursery.start_soon(self.runtime.delete, h.id, paths.bundle, True)
                 if oom and not h.oom_announced:
                     await self._emit(h, "oom")
                 h.oom_announced = False
-                manual = h.stopping or h.record.state.manually_stopped
                 state = {
-                    "status": Status.EXITED,
+                    "status": Status.RESTARTING if decision.restart else Status.EXITED,
                     "pid": 0,
                     "exit_code": code,
                     "oom_killed": oom,
                     "finished_at": _now(),
-                    "manually_stopped": manual,
                 }
                 await self._emit(h, "die", state=state, exitCode=str(code))
+                if decision.restart and not decide().restart:
+                    decision = decide()  # stopped while the exit was being recorded
+                    await self._save(h, status=Status.EXITED)
             self._cgroups.remove(h.id)
-            log.info("container.exited", exit_code=code, oom_killed=oom)
+            log.info("container.exited", exit_code=code, oom_killed=oom, restart=decision.restart)
             notice, h.exited = h.exited, ExitNotice()
             notice.code = code
             notice.set()
-            policy = parse_policy(h.record.host_config.get("RestartPolicy"))
-            decision = decide_restart(
-                policy,
-                exit_code=code,
-                manually_stopped=manual or self._shutting_down,
-                ran_for_s=ran_for_s,
-                restart_count=h.record.state.restart_count,
-                backoff_s=h.backoff_s,
-            )
             if not decision.restart:
                 h.backoff_s = 0.0
                 await trio.to_thread.run_sync(_unmount_quietly, paths.rootfs)
                 return False
             h.backoff_s = decision.next_backoff_s
-            await self._save(h, status=Status.RESTARTING)
-            log.info("container.restart_scheduled", delay_s=decision.delay_s)
             h.restart_delay_s = decision.delay_s
+            log.info("container.restart_scheduled", delay_s=decision.delay_s)
             return True
         raise AssertionError("unreachable: the shielded scope never swallows exceptions")
 
@@ -607,6 +611,8 @@ class ContainerManager:
         delay = h.restart_delay_s
         with trio.CancelScope() as scope:
             h.restart_scope = scope
+            if h.stopping:
+                scope.cancel()
             await trio.sleep(delay)
         h.restart_scope = None
         if scope.cancelled_caught:
@@ -637,14 +643,16 @@ class ContainerManager:
     ) -> None:
         h = self.get(ref)
         if h.record.state.status is Status.RESTARTING:
-            h.stopping = True  # a launch in progress must not be followed by another
+            h.stopping = True  # no further launch after this
             if h.restart_scope is not None:
                 h.restart_scope.cancel()
+            async with h.lock:
+                pass  # a launch already in progress completes first
+            if h.record.state.status is Status.RESTARTING:
+                # Stopped during the back-off: there is no process to signal.
                 await self._save(h, status=Status.EXITED, manually_stopped=manual)
                 await self._emit(h, "stop")
                 return
-            async with h.lock:
-                pass  # the back-off ended and the process is being started: let that finish
         status = h.record.state.status
         next_state(status, Op.STOP)  # 304 when not running
         sig = signal_number(signal_name or h.record.config.get("StopSignal"), signal.SIGTERM)
@@ -652,10 +660,10 @@ class ContainerManager:
             timeout = h.record.config.get("StopTimeout")
         if timeout is None:
             timeout = DEFAULT_STOP_TIMEOUT
+        notice = h.exited  # before any await: the run may end meanwhile
         h.stopping = True
         if manual:
             await self._save(h, manually_stopped=True)
-        notice = h.exited
         if h.pidfd >= 0 and send_signal(h.pidfd, sig):
             await self._emit(h, "kill", signal=str(sig))
         with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
