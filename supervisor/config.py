@@ -26,6 +26,8 @@ class DaemonConfig:
     group: str = ""
     events_retention_count: int = 100_000
     events_retention_days: float = 30.0
+    restart_delay_s: float | None = None  # None: Docker's 100 ms
+    restart_max_delay_s: float | None = None  # None: Docker's 1 min
     daemon_id: str = ""
 
     def socket_paths(self) -> list[Path]:
@@ -66,6 +68,13 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
             p.error(f"cannot read config file {config_path}: {exc}")
     events = file_values.get("events") if isinstance(file_values.get("events"), dict) else {}
     assert isinstance(events, dict)
+    restart = file_values.get("restart") if isinstance(file_values.get("restart"), dict) else {}
+    assert isinstance(restart, dict)
+    try:
+        restart_delay = parse_duration(restart["delay"]) if "delay" in restart else None
+        restart_max = parse_duration(restart["max-delay"]) if "max-delay" in restart else None
+    except ValueError as exc:
+        p.error(f"config file {config_path}: [restart] {exc}")
 
     def pick(flag: object, key: str, default: object) -> object:
         return flag if flag is not None else file_values.get(key, default)
@@ -85,8 +94,25 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
         group=str(pick(ns.group, "group", "")),
         events_retention_count=int(events.get("retention-count", d.events_retention_count)),
         events_retention_days=float(events.get("retention-days", d.events_retention_days)),
+        restart_delay_s=restart_delay,
+        restart_max_delay_s=restart_max,
         daemon_id=_daemon_id(data_root),
     )
+
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: object) -> float:
+    """A Go-style duration ("100ms", "1m30s") in seconds. Raises ValueError."""
+    import re
+
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"invalid duration {text!r}")
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"invalid duration {text!r}")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
 def _daemon_id(data_root: Path) -> str:

@@ -14,6 +14,7 @@ reconcile (inside the manager) → sockets → READY.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -108,9 +109,44 @@ def _sd_notify(message: str) -> None:
         s.sendto(message.encode(), address)
 
 
+def _lock_data_root(data_root: Path) -> int:
+    """Hold an exclusive lock on the data root for the daemon's lifetime: two daemons
+    reconciling one store would stop each other's containers.
+
+    Resource handling: the fd stays open (and the lock held) until the process exits.
+    """
+    fd = os.open(data_root / "berthd.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise BerthError(f"another berthd is using the data root {data_root}") from None
+    return fd
+
+
 async def serve(cfg: DaemonConfig) -> None:
     for d in (cfg.data_root, cfg.exec_root):
         d.mkdir(parents=True, exist_ok=True, mode=0o711)
+    lock_fd = _lock_data_root(cfg.data_root)
+    # Bind first: a socket another daemon serves is refused before anything is touched.
+    bound: list[Path] = []
+    listeners: list[trio.SocketListener] = []
+    try:
+        for path in cfg.socket_paths():
+            listeners.append(await _listen_unix(path, cfg.group))
+            bound.append(path)
+        await _serve_bound(cfg, listeners, bound)
+    finally:
+        for listener in listeners:
+            await listener.aclose()
+        for path in bound:  # only the sockets this process created
+            path.unlink(missing_ok=True)
+        os.close(lock_fd)
+
+
+async def _serve_bound(
+    cfg: DaemonConfig, listeners: list[trio.SocketListener], sockets: list[Path]
+) -> None:
     engine_id = cfg.data_root / "engine-id"
     if not engine_id.exists():
         engine_id.write_text(str(uuid.uuid4()))
@@ -129,6 +165,7 @@ async def serve(cfg: DaemonConfig) -> None:
         data_root=cfg.data_root,
         exec_root=cfg.exec_root,
         init_binary=init_binary,
+        restart_defaults=(cfg.restart_delay_s, cfg.restart_max_delay_s),
     )
     backend = Backend(
         config=cfg,
@@ -146,11 +183,9 @@ async def serve(cfg: DaemonConfig) -> None:
         cgroup_version=backend.cgroup_version,
         data_root=str(cfg.data_root),
     )
-    sockets = cfg.socket_paths()
     try:
         async with trio.open_nursery() as root:
             await root.start(manager.run)
-            listeners = [await _listen_unix(p, cfg.group) for p in sockets]
 
             async def handle(stream: trio.SocketStream) -> None:
                 await serve_connection(stream, router)
@@ -174,14 +209,12 @@ async def serve(cfg: DaemonConfig) -> None:
                     break
             _sd_notify("STOPPING=1")
             for p in sockets:
-                p.unlink(missing_ok=True)
+                p.unlink(missing_ok=True)  # no new clients while containers stop
             with trio.move_on_after(120):
                 await manager.shutdown()
             api_scope.cancel()
             root.cancel_scope.cancel()
     finally:
-        for p in sockets:
-            p.unlink(missing_ok=True)
         for mount in rootfs_mod.mounts_under(cfg.exec_root / "containers"):
             rootfs_mod.unmount(mount)
         cgroups.remove_parent()

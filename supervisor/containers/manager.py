@@ -37,7 +37,12 @@ from supervisor.containers import names
 from supervisor.containers.config import parse_create, parse_size, resources_of
 from supervisor.containers.logs import LogWriter, OutputHub, format_time
 from supervisor.containers.monitor import LOST_EXIT_CODE, adopt, send_signal, start_time, wait_exit
-from supervisor.containers.restart import RestartDecision, decide_restart, parse_policy
+from supervisor.containers.restart import (
+    RestartDecision,
+    RestartPolicy,
+    decide_restart,
+    parse_policy,
+)
 from supervisor.containers.state import Op, Status, is_active, next_state
 from supervisor.errors import BerthError, Conflict, InvalidArgument, NoSuchContainer, NotModified
 from supervisor.events.log import EventLog
@@ -132,6 +137,7 @@ class ContainerManager:
         data_root: Path,
         exec_root: Path,
         init_binary: str | None,
+        restart_defaults: tuple[float | None, float | None] = (None, None),
     ) -> None:
         self._db = db
         self._events = events
@@ -141,6 +147,7 @@ class ContainerManager:
         self._data_root = data_root / "containers"
         self._exec_root = exec_root / "containers"
         self._init_binary = init_binary
+        self._restart_defaults = restart_defaults
         self._handles: dict[str, Handle] = {}
         self._nursery: trio.Nursery | None = None
         self._shutting_down = False
@@ -180,6 +187,16 @@ class ContainerManager:
         await self._events.emit("container", action, h.id, attrs_, with_change=change)
         if state is not None:
             h.record = rows.with_state(h.record, **state)
+
+    def _policy(self, h: Handle) -> RestartPolicy:
+        """The container's restart policy, with the daemon's back-off defaults filled in."""
+        policy = parse_policy(h.record.host_config.get("RestartPolicy"))
+        delay, max_delay = self._restart_defaults
+        return attrs.evolve(
+            policy,
+            delay_s=policy.delay_s if policy.delay_s is not None else delay,
+            max_delay_s=policy.max_delay_s if policy.max_delay_s is not None else max_delay,
+        )
 
     # -- start-up and shutdown ----------------------------------------------------------
 
@@ -561,13 +578,15 @@ class ContainerManager:
         that arrives while the exit is being recorded cancels the restart.
         """
         paths = self.paths(h.id)
-        policy = parse_policy(h.record.host_config.get("RestartPolicy"))
+        policy = self._policy(h)
 
         def decide() -> RestartDecision:
             return decide_restart(
                 policy,
                 exit_code=code,
-                manually_stopped=h.stopping or h.record.state.manually_stopped or self._shutting_down,
+                manually_stopped=h.stopping
+                or h.record.state.manually_stopped
+                or self._shutting_down,
                 ran_for_s=ran_for_s,
                 restart_count=h.record.state.restart_count,
                 backoff_s=h.backoff_s,

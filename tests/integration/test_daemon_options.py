@@ -112,13 +112,6 @@ def test_config_file_flags_override_file(new_daemon: Callable[[], Daemon]) -> No
     assert not (d.root / "file-data").exists()
 
 
-@pytest.mark.xfail(
-    reason=(
-        "supervisor/config.py never reads the [restart] table (delay, max-delay) that "
-        "deploy/daemon.toml documents; the daemon-wide back-off stays at 100 ms"
-    ),
-    strict=True,
-)
 def test_config_file_restart_delay_is_the_default_backoff(
     new_daemon: Callable[[], Daemon],
 ) -> None:
@@ -197,14 +190,6 @@ def _second_daemon_on(first: Daemon, second: Daemon) -> subprocess.CompletedProc
     )  # fmt: skip
 
 
-@pytest.mark.xfail(
-    reason=(
-        "supervisor/daemon.py: _listen_unix raises BerthError inside the root nursery, so "
-        "it reaches main() wrapped in an ExceptionGroup, escapes `except BerthError` and "
-        "berthd dies with a traceback instead of one daemon.failed line"
-    ),
-    strict=True,
-)
 def test_second_daemon_on_live_socket_fails_with_clear_error(
     new_daemon: Callable[[], Daemon],
 ) -> None:
@@ -216,14 +201,6 @@ def test_second_daemon_on_live_socket_fails_with_clear_error(
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.xfail(
-    reason=(
-        "supervisor/daemon.py serve(): the finally block unlinks every configured socket "
-        "path, including the live socket of the daemon it refused to replace, which then "
-        "can no longer be reached"
-    ),
-    strict=True,
-)
 def test_second_daemon_on_live_socket_leaves_first_serving(
     new_daemon: Callable[[], Daemon],
 ) -> None:
