@@ -215,6 +215,7 @@ def register(router: Router, b: Backend) -> None:
             else "application/vnd.docker.multiplexed-stream"
         )
         await req.hijack(ctype)
+        await m.announce(h, "attach")
 
         def encode(e: LogEntry) -> bytes:
             return e.data if tty else frame(e.stream, e.data)

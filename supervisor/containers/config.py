@@ -180,8 +180,8 @@ def parse_host_config(raw: object) -> dict[str, Any]:
     for key in log_opts if driver == "json-file" else ():  # Docker checks no opts for "none"
         if key not in JSON_FILE_OPTS:
             raise InvalidArgument(f"unknown log opt '{key}' for json-file log driver")
-    if "max-size" in log_opts:
-        parse_size(log_opts["max-size"])
+    if "max-size" in log_opts and parse_human_size(log_opts["max-size"]) <= 0:
+        raise InvalidArgument("max-size must be a positive number")
     if "max-file" in log_opts and not log_opts["max-file"].isdigit():
         raise InvalidArgument("invalid value for max-file")
     _bool(hc, "Init") if hc.get("Init") is not None else None
@@ -199,6 +199,17 @@ def parse_host_config(raw: object) -> dict[str, Any]:
         }
     )
     return hc
+
+
+def parse_human_size(text: str) -> int:
+    """go-units ``FromHumanSize`` (decimal: ``10m`` = 10,000,000), which json-file's
+    ``max-size`` uses, unlike ``--memory``. Raises InvalidArgument."""
+    import re
+
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?", text.strip().lower())
+    if not m:
+        raise InvalidArgument(f"invalid size: '{text}'")
+    return int(float(m.group(1)) * 1000 ** " kmgtp".index(m.group(2) or " "))
 
 
 def parse_size(text: str) -> int:

@@ -34,7 +34,7 @@ import trio
 from store import containers as rows
 from store.db import Database
 from supervisor.containers import names
-from supervisor.containers.config import parse_create, parse_size, resources_of
+from supervisor.containers.config import parse_create, parse_human_size, resources_of
 from supervisor.containers.logs import LogWriter, OutputHub, format_time
 from supervisor.containers.monitor import LOST_EXIT_CODE, adopt, send_signal, start_time, wait_exit
 from supervisor.containers.restart import (
@@ -197,6 +197,10 @@ class ContainerManager:
             delay_s=policy.delay_s if policy.delay_s is not None else delay,
             max_delay_s=policy.max_delay_s if policy.max_delay_s is not None else max_delay,
         )
+
+    async def announce(self, h: Handle, action: str) -> None:
+        """An event about ``h`` that changes no state (``attach``, ...)."""
+        await self._emit(h, action)
 
     # -- start-up and shutdown ----------------------------------------------------------
 
@@ -538,7 +542,7 @@ class ContainerManager:
             writer = LogWriter(
                 self.paths(h.id).log,
                 h.hub,
-                max_size=parse_size(opts["max-size"]) if "max-size" in opts else 0,
+                max_size=parse_human_size(opts["max-size"]) if "max-size" in opts else 0,
                 max_file=int(opts.get("max-file", "1")),
             )
             if h.record.host_config.get("LogConfig", {}).get("Type") == "none":

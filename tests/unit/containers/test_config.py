@@ -631,3 +631,22 @@ def test_parse_size_valid_gives_bytes(text: str, size: int) -> None:
 def test_parse_size_invalid_raises_invalid_size(text: str) -> None:
     with pytest.raises(InvalidArgument, match=r"^invalid size: "):
         parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1k", 1000), ("10m", 10_000_000), ("1.5g", 1_500_000_000), ("100", 100), ("2kb", 2000)],
+    ids=["k", "m", "fraction", "bare", "kb"],
+)
+def test_parse_human_size_is_decimal_like_json_file(text: str, size: int) -> None:
+    from supervisor.containers.config import parse_human_size
+
+    assert parse_human_size(text) == size
+
+
+def test_parse_human_size_rejects_garbage() -> None:
+    from supervisor.containers.config import parse_human_size
+    from supervisor.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument):
+        parse_human_size("ten")
