@@ -62,7 +62,8 @@ class Layer:
     chain_id: ChainId
     diff_id: str
     parent: ChainId | None
-    size: int
+    size: int  # Docker's layer Size: the regular files' bytes
+    tar_size: int = 0  # the uncompressed tar's bytes (when known)
 
 
 @attrs.frozen
@@ -74,6 +75,8 @@ class Image:
     size: int
     layers: tuple[ChainId, ...]  # bottom first
     tags: tuple[str, ...] = ()  # normalised references
+    repo_digests: tuple[str, ...] = ()  # "registry/repo@sha256:..." (normalised)
+    parent: str = ""  # the image this one was committed from, if local
 
     @property
     def run_config(self) -> JSONObject:

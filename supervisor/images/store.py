@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,19 +30,24 @@ from supervisor.errors import Conflict, InvalidArgument, NoSuchImage
 from supervisor.events.log import EventLog
 from supervisor.images import reference
 from supervisor.images.changes import apply_changes
+from supervisor.images.content import ContentStore, DigestMismatch
 from supervisor.images.unpack import open_layer_stream, unpack_layer
 from supervisor.model import ChainId, Image, ImageId, Layer
 
 log = structlog.get_logger()
 
+LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+
 InUse = Callable[[str], Awaitable[list[str]]]  # image id -> ids of containers using it
 
 
-class _HashingReader:
-    """Wraps a stream, hashing every byte read (the uncompressed tar: the diff id)."""
+class _TeeReader:
+    """Reads a stream for the unpacker while hashing it (the diff id) and, optionally,
+    keeping a copy (the uncompressed layer tar, for push and save)."""
 
-    def __init__(self, inner: IO[bytes]) -> None:
+    def __init__(self, inner: IO[bytes], copy: IO[bytes] | None) -> None:
         self.inner = inner
+        self.copy = copy
         self.sha = hashlib.sha256()
         self.size = 0
 
@@ -48,11 +55,34 @@ class _HashingReader:
         data = self.inner.read(n)
         self.sha.update(data)
         self.size += len(data)
+        if self.copy is not None:
+            self.copy.write(data)
         return data
 
     def drain(self) -> None:
         while self.read(1 << 20):
             pass
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.sha.hexdigest()
+
+
+def chain_id(parent: str | None, diff_id: str) -> ChainId:
+    """OCI: ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
+    if parent is None:
+        return ChainId(diff_id)
+    return ChainId("sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest())
+
+
+class _null:
+    """A context manager standing in for "no copy"."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def now_rfc3339() -> str:
@@ -74,6 +104,8 @@ class ImageStore:
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self._limiter = trio.CapacityLimiter(2)
+        self.content = ContentStore(root)
+        self.content.sweep_ingest()
 
     # -- lookups -----------------------------------------------------------------
 
@@ -122,10 +154,9 @@ class ImageStore:
             async for chunk in body:
                 tmp.write(chunk)
         try:
-            layer = await trio.to_thread.run_sync(self._unpack_file, upload, limiter=self._limiter)
+            layer = await self.register_layer_file(upload, parent=None)
         finally:
             upload.unlink(missing_ok=True)
-        await self._db.run(rows.put_layer, layer)
         created = now_rfc3339()
         config: dict[str, Any] = {
             "architecture": "amd64",
@@ -141,43 +172,103 @@ class ImageStore:
                 }
             ],
         }
-        raw = encode_config(config)
-        image = Image(
-            id=ImageId("sha256:" + hashlib.sha256(raw).hexdigest()),
-            config=config,
-            raw_config=raw,
-            created_ns=time.time_ns(),
-            size=layer.size,
-            layers=(layer.chain_id,),
-        )
-        await self._db.run(rows.put_image, image)
+        image = await self.add_image(encode_config(config), [layer])
         await self._events.emit("image", "import", image.id, {})
         if target is not None:
             await self.tag(image.id, str(target))
         log.info("image.imported", image_id=image.id, size=layer.size)
         return await self.resolve(image.id)
 
-    def _unpack_file(self, upload: Path) -> Layer:
+    # -- layers and images ------------------------------------------------------------
+
+    async def register_layer_file(
+        self,
+        path: Path,
+        *,
+        parent: ChainId | None,
+        expected_diff_id: str | None = None,
+        keep_tar: bool = True,
+    ) -> Layer:
+        """Unpack the layer tar at ``path`` (plain, gzip or zstd) on top of ``parent``.
+
+        The uncompressed tar is kept in the content store under its diff id (``keep_tar``)
+        so that push and save reproduce the layer byte for byte.
+
+        Errors: InvalidArgument for a hostile tar; DigestMismatch when the content is not
+        ``expected_diff_id``. Nothing is registered then.
+        """
+        layer = await trio.to_thread.run_sync(
+            self._register_layer_sync,
+            path,
+            parent,
+            expected_diff_id,
+            keep_tar,
+            limiter=self._limiter,
+        )
+        await self._db.run(rows.put_layer, layer)
+        if keep_tar:
+            await self._db.run(
+                rows.put_layer_blob, layer.diff_id, layer.diff_id, LAYER_TAR, layer.tar_size
+            )
+        return layer
+
+    def _register_layer_sync(
+        self, path: Path, parent: ChainId | None, expected: str | None, keep_tar: bool
+    ) -> Layer:
         work = Path(tempfile.mkdtemp(dir=self.tmp_dir, prefix="layer-"))
+        tar_copy = work / "layer.tar"
         try:
             dest = work / "diff"
             dest.mkdir()
-            with open(upload, "rb") as raw:
-                stream = open_layer_stream(raw)
-                hashing = _HashingReader(stream)
-                stats = unpack_layer(hashing, dest)  # type: ignore[arg-type]
-                hashing.drain()
-            diff_id = "sha256:" + hashing.sha.hexdigest()
-            chain = ChainId(diff_id)  # a base layer's chain id is its diff id
+            with open(path, "rb") as raw, open(tar_copy, "wb") if keep_tar else _null() as copy:
+                reader = _TeeReader(open_layer_stream(raw), copy)
+                stats = unpack_layer(reader, dest)  # type: ignore[arg-type]
+                reader.drain()
+            diff_id = reader.digest
+            if expected is not None and diff_id != expected:
+                raise DigestMismatch(
+                    f"layer content is {diff_id}, the image config says {expected}"
+                )
+            chain = chain_id(parent, diff_id)
+            if keep_tar and not self.content.exists(diff_id):
+                self.content.commit(diff_id, tar_copy, verified=True)
             final = self.layers_dir / chain.removeprefix("sha256:")
             if final.exists():
                 shutil.rmtree(work, ignore_errors=True)
             else:
+                tar_copy.unlink(missing_ok=True)
                 work.rename(final)
-            return Layer(chain_id=chain, diff_id=diff_id, parent=None, size=stats.bytes)
+            return Layer(
+                chain_id=chain,
+                diff_id=diff_id,
+                parent=parent,
+                size=stats.content_bytes,
+                tar_size=reader.size,
+            )
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
+
+    async def add_image(self, raw_config: bytes, layers: list[Layer], *, parent: str = "") -> Image:
+        """Register an image made of ``layers`` (already registered) with this config."""
+        config = json.loads(raw_config)
+        image = Image(
+            id=ImageId("sha256:" + hashlib.sha256(raw_config).hexdigest()),
+            config=config,
+            raw_config=raw_config,
+            created_ns=time.time_ns(),
+            size=sum(layer.size for layer in layers),
+            layers=tuple(layer.chain_id for layer in layers),
+            parent=parent,
+        )
+        await self._db.run(rows.put_image, image)
+        if parent:
+            await self._db.run(rows.set_parent, image.id, parent)
+        return image
+
+    def layer_tar(self, diff_id: str) -> Path | None:
+        """The uncompressed tar of a layer, if the content store has it."""
+        return self.content.path(diff_id) if self.content.exists(diff_id) else None
 
     # -- tags and removal -----------------------------------------------------------
 
@@ -229,11 +320,19 @@ class ImageStore:
         await self._gc_layers()
         return result
 
-    async def _gc_layers(self) -> None:
+    async def _gc_layers(self) -> int:
+        """Delete layers and blobs no image uses; returns the bytes reclaimed."""
+        reclaimed = 0
         for chain in await self._db.run(rows.unused_layers):
             await self._db.run(rows.delete_layer, chain)
             path = self.layers_dir / chain.removeprefix("sha256:")
-            await trio.to_thread.run_sync(shutil.rmtree, path, True)
+            reclaimed += await trio.to_thread.run_sync(_remove_tree, path)
+        for digest in await self._db.run(rows.unused_blobs):
+            await self._db.run(rows.delete_layer_blob, digest)
+            if self.content.exists(digest):
+                reclaimed += self.content.size(digest)
+                self.content.delete(digest)
+        return reclaimed
 
 
 def _is_reference_to(name: str, image: Image) -> bool:
@@ -260,3 +359,18 @@ def _resolve(conn: Any, name: str) -> Image | None:
         if len(matches) == 1:
             return rows.get_image(conn, matches[0])
     return None
+
+
+def _remove_tree(path: Path) -> int:
+    """Delete ``path``; return the bytes its regular files held."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    shutil.rmtree(path, ignore_errors=True)
+    return total
