@@ -8,9 +8,19 @@ from collections.abc import AsyncIterator
 import trio
 
 from supervisor.api.backend import Backend
-from supervisor.api.http import HIJACKED, Request, Response, Router, Streaming, json_response
+from supervisor.api.http import (
+    HIJACKED,
+    Produced,
+    Request,
+    Response,
+    Router,
+    Streaming,
+    Write,
+    json_response,
+)
 from supervisor.api.schema import container_inspect, container_summary
 from supervisor.containers import filters as container_filters
+from supervisor.containers.export import stream_rootfs
 from supervisor.containers.logs import LogEntry, format_time, frame, read_entries, select_entries
 from supervisor.containers.state import Status
 from supervisor.errors import BerthError, InvalidArgument, NotFound
@@ -141,6 +151,16 @@ def register(router: Router, b: Backend) -> None:
                 continue
         return json_response({"ContainersDeleted": deleted, "SpaceReclaimed": 0})
 
+    @router.route("GET", "/containers/{id}/export")
+    async def export(req: Request) -> Produced:
+        m.get(req.params["id"])  # 404 before the status line
+
+        async def produce(write: Write) -> None:
+            async with m.mounted_rootfs(req.params["id"]) as (_, root):
+                await stream_rootfs(root, write)
+
+        return Produced(produce, content_type="application/x-tar")
+
     @router.route("GET", "/containers/{id}/logs")
     async def logs(req: Request) -> Streaming:
         h = m.get(req.params["id"])
@@ -246,6 +266,7 @@ def register(router: Router, b: Backend) -> None:
         remove,
         rename,
         prune,
+        export,
         logs,
         attach,
     )

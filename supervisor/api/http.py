@@ -48,6 +48,23 @@ class Streaming:
     watch_disconnect: bool = True  # cancel the producer when the client goes away
 
 
+Write = Callable[[bytes], Awaitable[None]]
+
+
+@attrs.define
+class Produced:
+    """A body written by a producer: ``await produce(write)`` (pull, push, load progress).
+
+    The status line goes out with the first chunk, so an error raised before any output
+    still becomes a proper error status (Docker answers 404 for an unknown tag); after
+    that, errors are reported in-band by the producer (Docker's ``errorDetail``).
+    """
+
+    produce: Callable[[Write], Awaitable[None]]
+    status: int = 200
+    content_type: str = "application/json"
+
+
 HIJACKED = object()
 
 
@@ -192,7 +209,12 @@ class Router:
                 + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern[: -len("{name:path}")])
                 + "(?P<name>.+)$"
             )
-        self._routes.append((method, re.compile(regex), handler))
+        route = (method, re.compile(regex), handler)
+        if pattern.endswith("{name:path}"):
+            self._routes.append(route)  # catch-alls last: /images/prune beats /images/{name}
+        else:
+            catch_all = next((i for i, r in enumerate(self._routes) if r[1].pattern.endswith("(?P<name>.+)$")), None)
+            self._routes.insert(len(self._routes) if catch_all is None else catch_all, route)
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
@@ -313,7 +335,38 @@ def _headers(
     return headers
 
 
+async def _send_produced(
+    conn: h11.Connection, stream: trio.abc.Stream, req: Request, result: Produced
+) -> int:
+    started = False
+
+    async def write(chunk: bytes) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            headers = _headers(result.content_type)
+            await stream.send_all(
+                conn.send(h11.Response(status_code=result.status, headers=headers))
+            )
+        if chunk and req.method != "HEAD":
+            await stream.send_all(conn.send(h11.Data(data=chunk)))
+
+    try:
+        await result.produce(write)
+    except Exception as exc:
+        if started:
+            raise
+        status, body = error_response(exc, method=req.method, path=req.path)
+        return await _send(conn, stream, req, Response(status, body))
+    if not started:
+        await write(b"")
+    await stream.send_all(conn.send(h11.EndOfMessage()))
+    return result.status
+
+
 async def _send(conn: h11.Connection, stream: trio.abc.Stream, req: Request, result: object) -> int:
+    if isinstance(result, Produced):
+        return await _send_produced(conn, stream, req, result)
     if isinstance(result, Streaming):
         headers = _headers(result.content_type)
         await stream.send_all(conn.send(h11.Response(status_code=result.status, headers=headers)))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 
 from supervisor.api.backend import Backend
 from supervisor.api.http import Request, Response, Router, Streaming, json_response
 from supervisor.api.schema import image_inspect, image_summary
-from supervisor.errors import BerthError, InvalidArgument, Unsupported
+from supervisor.config import parse_duration
+from supervisor.containers.filters import label_matches
+from supervisor.containers.logs import parse_time
+from supervisor.errors import InvalidArgument, Unsupported
 from supervisor.events.filters import parse_filters
 from supervisor.images import reference
 from supervisor.model import Image
@@ -97,17 +101,30 @@ def register(router: Router, b: Backend) -> None:
 
     @router.route("POST", "/images/prune")
     async def prune(req: Request) -> Response:
+        filters = parse_filters(req.q_json("filters"))
+        for key in filters:
+            if key not in ("dangling", "until", "label", "label!"):
+                raise InvalidArgument(f"invalid filter '{key}'")
+        dangling_only = (filters.get("dangling") or ["true"])[-1].lower() in ("true", "1")
+        until_ns = _until(filters.get("until") or [])
         deleted: list[dict[str, str]] = []
+        reclaimed = 0
         for image in await b.images.list_images():
-            if image.tags or await b.containers.users_of_image(image.id):
+            if dangling_only and image.tags:
                 continue
-            try:
-                deleted += await b.images.remove(
-                    image.id, force=False, in_use=b.containers.users_of_image
-                )
-            except BerthError:
+            if until_ns is not None and image.created_ns >= until_ns:
                 continue
-        return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": 0})
+            labels = image.run_config.get("Labels") or {}
+            if not all(label_matches(v, labels) for v in filters.get("label", [])):
+                continue
+            if any(label_matches(v, labels) for v in filters.get("label!", [])):
+                continue
+            if await b.containers.users_of_image(image.id):
+                continue
+            report, freed = await b.images.delete(image)
+            deleted += report
+            reclaimed += freed
+        return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
     del list_, inspect_or_other, create, tag_or_push, remove, prune
 
@@ -144,3 +161,24 @@ async def _image_matches(b: Backend, image: Image, filters: dict[str, list[str]]
                 if key == "since" and not image.created_ns > other.created_ns:
                     return False
     return True
+
+
+def _until(values: list[str]) -> int | None:
+    """Docker's ``until``: a unix timestamp, an RFC 3339 time or a duration ago ("24h")."""
+    if not values:
+        return None
+    text = values[-1]
+    now = time.time_ns()
+    try:
+        return now - int(parse_duration(text) * 1e9)
+    except ValueError:
+        pass
+    try:
+        seconds, _, frac = text.partition(".")
+        return int(seconds) * 1_000_000_000 + int((frac or "0").ljust(9, "0")[:9])
+    except ValueError:
+        pass
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid until filter: {text!r}") from None

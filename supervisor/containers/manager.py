@@ -23,7 +23,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -811,6 +812,33 @@ class ContainerManager:
             await notice.wait()
         if h.supervising:
             await h.idle.wait()
+
+    @asynccontextmanager
+    async def mounted_rootfs(self, ref: str) -> AsyncIterator[tuple[Handle, Path]]:
+        """The container's root filesystem (its overlay), mounted for the duration.
+
+        A running container's mount is used as is; a stopped one's is mounted and
+        unmounted again afterwards. The container's lock is held throughout, so it
+        cannot start, restart or be removed meanwhile.
+        """
+        h = self.get(ref)
+        async with h.lock:
+            paths = self.paths(h.id)
+            was_mounted = rootfs_mod.is_mountpoint(paths.rootfs)
+            if not was_mounted:
+                image = await self._images.resolve(h.record.image_id)
+                await trio.to_thread.run_sync(
+                    self._prepare_rootfs, paths, self._images.lowerdirs(image)
+                )
+            try:
+                yield h, paths.rootfs
+            finally:
+                if not was_mounted and not is_active(h.record.state.status):
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(_unmount_quietly, paths.rootfs)
+
+    def upper_dir(self, cid: str) -> Path:
+        return self.paths(cid).data / "upper"
 
     async def rename(self, ref: str, new_name: str) -> None:
         h = self.get(ref)

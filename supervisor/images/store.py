@@ -308,17 +308,30 @@ class ImageStore:
                 f"conflict: unable to delete {image.id.removeprefix('sha256:')[:12]} (must be forced) - "
                 "image is referenced in multiple repositories"
             )
+        if users:
+            return await self._untag_all(image)  # forced: the image stays while containers use it
+        result, _ = await self.delete(image)
+        return result
+
+    async def _untag_all(self, image: Image) -> list[dict[str, str]]:
+        result = []
         for ref in image.tags:
             await self._db.run(rows.remove_tag, ref)
             await self._events.emit("image", "untag", image.id, {"name": reference.familiar(ref)})
             result.append({"Untagged": reference.familiar(ref)})
-        if users:
-            return result  # forced: untagged, the image stays while containers use it
+        for ref in image.repo_digests:
+            result.append({"Untagged": reference.familiar(ref)})
+        return result
+
+    async def delete(self, image: Image) -> tuple[list[dict[str, str]], int]:
+        """Untag and delete ``image`` (the caller checked nothing uses it); collect the
+        layers and blobs nothing else uses. Returns Docker's report and bytes reclaimed."""
+        result = await self._untag_all(image)
         await self._db.run(rows.delete_image, image.id)
         await self._events.emit("image", "delete", image.id, {})
         result.append({"Deleted": image.id})
-        await self._gc_layers()
-        return result
+        reclaimed = await self._gc_layers()
+        return result, reclaimed
 
     async def _gc_layers(self) -> int:
         """Delete layers and blobs no image uses; returns the bytes reclaimed."""
