@@ -7,8 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 SOCK ?= /run/berth/berth.sock
 DEMO_LOG ?= /var/log/berthd-demo.log
-# Debian packages the daemon and the tests need (docker-registry arrives with the images issue).
-APT_PACKAGES := python3 python3-venv python3-pip runc crun tini busybox-static iproute2 ca-certificates curl procps kmod
+# Debian packages the daemon and the tests need (docker-registry, htpasswd and skopeo for the registry tests).
+APT_PACKAGES := python3 python3-venv python3-pip runc crun tini busybox-static iproute2 ca-certificates curl procps kmod \
+  docker-registry apache2-utils skopeo
 
 .PHONY: setup system-packages demo test lint stop-demo bench
 

@@ -89,10 +89,12 @@ def _parameters(spec: Spec) -> list[inspect.Parameter]:
         names = list(opt.names)
         annotation: object
         if opt.kind == FLAG:
+            # A flag that defaults to true (``--pause``) is turned off as
+            # ``--pause=false``, which cyclopts parses like pflag.
             annotation = Annotated[
                 bool, Parameter(name=names, help=opt.help, negative="", show_default=False)
             ]
-            default: object = False
+            default: object = opt.default is True
         elif opt.kind == LIST:
             annotation = Annotated[
                 list[str] | None,
@@ -134,8 +136,8 @@ def _command(spec: Spec, preset: dict[str, object]) -> Callable[..., Parsed]:
 
     command.__signature__ = inspect.Signature(params, return_annotation=Parsed)  # type: ignore[attr-defined]  # read by inspect.signature
     command.__annotations__ = {p.name: p.annotation for p in params} | {"return": Parsed}
-    command.__name__ = spec.name
-    command.__qualname__ = spec.name
+    command.__name__ = spec.name.replace(" ", "_")
+    command.__qualname__ = command.__name__
     command.__doc__ = spec.help
     return command
 
@@ -153,7 +155,8 @@ def build_app() -> App:
         print_error=False,
     )
     for spec in SPECS.values():
-        app.command(_command(spec, {}), name=spec.name)
+        if spec.toplevel:
+            app.command(_command(spec, {}), name=spec.name)
     groups: dict[str, App] = {}
     for group, text in GROUPS.items():
         groups[group] = App(name=group, help=text, help_flags=["--help"], version_flags=[])

@@ -53,7 +53,7 @@ class Opt:
         names: tuple[str, ...],
         kind: str,
         help: str,  # noqa: A002 - mirrors cyclopts' Parameter(help=...)
-        default: str | int | None = None,
+        default: str | int | bool | None = None,
     ) -> None:
         self.dest = dest
         self.names = names
@@ -84,9 +84,13 @@ class Arg:
 
 
 class Spec:
-    """One command: name, help, positionals, options, exit code for usage errors."""
+    """One command: name, help, positionals, options, exit code for usage errors.
 
-    __slots__ = ("args", "by_name", "help", "name", "opts", "usage_code")
+    ``toplevel=False`` marks a command reached only through its group
+    (``image prune``): its name is the two words, and ``ALIASES`` maps them.
+    """
+
+    __slots__ = ("args", "by_name", "help", "name", "opts", "toplevel", "usage_code")
 
     def __init__(
         self,
@@ -96,12 +100,14 @@ class Spec:
         opts: tuple[Opt, ...],
         *,
         usage_code: int = 2,
+        toplevel: bool = True,
     ) -> None:
         self.name = name
         self.help = help
         self.args = args
         self.opts = opts
         self.usage_code = usage_code
+        self.toplevel = toplevel
         self.by_name = {n: o for o in opts for n in o.names}
 
 
@@ -155,7 +161,7 @@ def defaults(spec: Spec) -> dict[str, object]:
     values: dict[str, object] = {}
     for opt in spec.opts:
         if opt.kind == FLAG:
-            values[opt.dest] = False
+            values[opt.dest] = opt.default is True
         elif opt.kind == LIST:
             values[opt.dest] = []
         else:
@@ -169,6 +175,17 @@ _FORMAT = Opt("format", ("--format",), STR, "Format output using a custom templa
 _FORMAT_F = Opt("format", ("-f", "--format"), STR, "Format output using a custom template")
 _FILTER = Opt("filter", ("-f", "--filter"), LIST, "Filter output based on conditions provided")
 _CONTAINERS = (Arg("containers", "CONTAINER", MANY, "Containers (names or ids)"),)
+_OUTPUT = Opt("output", ("-o", "--output"), STR, "Write to a file, instead of STDOUT")
+_FORCE_PRUNE = Opt("force", ("-f", "--force"), FLAG, "Do not prompt for confirmation")
+_PRUNE_FILTER = Opt(
+    "filter", ("--filter",), LIST, 'Provide filter values (e.g. "until=<timestamp>")'
+)
+_NO_TRUST = Opt(
+    "disable_content_trust",
+    ("--disable-content-trust",),
+    FLAG,
+    "Skip image verification (berth never verifies: accepted for docker compatibility)",
+)
 
 
 def _run_opts(*, detach: bool) -> tuple[Opt, ...]:
@@ -454,6 +471,167 @@ SPECS: dict[str, Spec] = {
                 Opt("no_prune", ("--no-prune",), FLAG, "Do not delete untagged parents"),
             ),
         ),
+        Spec(
+            "pull",
+            "Download an image from a registry",
+            (Arg("name", "NAME[:TAG|@DIGEST]", ONE, "Image to pull"),),
+            (
+                Opt(
+                    "all_tags",
+                    ("-a", "--all-tags"),
+                    FLAG,
+                    "Download all tagged images in the repository",
+                ),
+                Opt("quiet", ("-q", "--quiet"), FLAG, "Suppress verbose output"),
+                Opt("platform", ("--platform",), STR, "Set platform if server is multi-platform"),
+                _NO_TRUST,
+            ),
+        ),
+        Spec(
+            "push",
+            "Upload an image to a registry",
+            (Arg("name", "NAME[:TAG]", ONE, "Image to push"),),
+            (
+                Opt(
+                    "all_tags",
+                    ("-a", "--all-tags"),
+                    FLAG,
+                    "Push all tags of an image to the repository",
+                ),
+                Opt("quiet", ("-q", "--quiet"), FLAG, "Suppress verbose output"),
+                _NO_TRUST,
+            ),
+        ),
+        Spec(
+            "login",
+            "Authenticate to a registry (default: Docker Hub)",
+            (Arg("server", "SERVER", OPTIONAL, "Registry address"),),
+            (
+                Opt("username", ("-u", "--username"), STR, "Username"),
+                Opt(
+                    "password",
+                    ("-p", "--password"),
+                    STR,
+                    "Password or Personal Access Token (PAT)",
+                ),
+                Opt(
+                    "password_stdin",
+                    ("--password-stdin",),
+                    FLAG,
+                    "Take the Password or Personal Access Token (PAT) from stdin",
+                ),
+            ),
+        ),
+        Spec(
+            "logout",
+            "Log out from a registry (default: Docker Hub)",
+            (Arg("server", "SERVER", OPTIONAL, "Registry address"),),
+            (),
+        ),
+        Spec(
+            "search",
+            "Search Docker Hub for images",
+            (Arg("term", "TERM", ONE, "Search term"),),
+            (
+                _FILTER,
+                Opt("limit", ("--limit",), INT, "Max number of search results"),
+                Opt("no_trunc", ("--no-trunc",), FLAG, "Don't truncate output"),
+                Opt("format", ("--format",), STR, "Pretty-print search using a Go template"),
+            ),
+        ),
+        Spec(
+            "commit",
+            "Create a new image from a container's changes",
+            (
+                Arg("container", "CONTAINER", ONE, "Container name or id"),
+                Arg("reference", "REPOSITORY[:TAG]", OPTIONAL, "Name of the new image"),
+            ),
+            (
+                Opt(
+                    "author",
+                    ("-a", "--author"),
+                    STR,
+                    'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")',
+                ),
+                Opt("message", ("-m", "--message"), STR, "Commit message"),
+                Opt(
+                    "change",
+                    ("-c", "--change"),
+                    LIST,
+                    "Apply Dockerfile instruction to the created image",
+                ),
+                Opt(
+                    "pause",
+                    ("-p", "--pause"),
+                    FLAG,
+                    "Pause container during commit (--pause=false to not)",
+                    True,
+                ),
+            ),
+        ),
+        Spec(
+            "save",
+            "Save one or more images to a tar archive (streamed to STDOUT by default)",
+            (Arg("images", "IMAGE", MANY, "Images (references or ids)"),),
+            (_OUTPUT,),
+        ),
+        Spec(
+            "load",
+            "Load an image from a tar archive or STDIN",
+            (),
+            (
+                Opt(
+                    "input", ("-i", "--input"), STR, "Read from tar archive file, instead of STDIN"
+                ),
+                Opt("quiet", ("-q", "--quiet"), FLAG, "Suppress the load output"),
+            ),
+        ),
+        Spec(
+            "export",
+            "Export a container's filesystem as a tar archive",
+            (Arg("container", "CONTAINER", ONE, "Container name or id"),),
+            (_OUTPUT,),
+        ),
+        Spec(
+            "history",
+            "Show the history of an image",
+            (Arg("image", "IMAGE", ONE, "Image reference or id"),),
+            (
+                Opt(
+                    "human",
+                    ("-H", "--human"),
+                    FLAG,
+                    "Print sizes and dates in human readable format (--human=false to not)",
+                    True,
+                ),
+                Opt("quiet", ("-q", "--quiet"), FLAG, "Only show image IDs"),
+                Opt("no_trunc", ("--no-trunc",), FLAG, "Don't truncate output"),
+                _FORMAT,
+            ),
+        ),
+        Spec(
+            "image prune",
+            "Remove unused images",
+            (),
+            (
+                Opt(
+                    "all",
+                    ("-a", "--all"),
+                    FLAG,
+                    "Remove all unused images, not just dangling ones",
+                ),
+                _FORCE_PRUNE,
+                _PRUNE_FILTER,
+            ),
+            toplevel=False,
+        ),
+        Spec(
+            "container prune",
+            "Remove all stopped containers",
+            (),
+            (_FORCE_PRUNE, _PRUNE_FILTER),
+            toplevel=False,
+        ),
         Spec("version", "Show the berth version information", (), (_FORMAT_F,)),
         Spec("info", "Display system-wide information", (), (_FORMAT_F,)),
     )
@@ -475,6 +653,9 @@ ALIASES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
     ("container", "remove"): ("rm", {}),
     ("container", "wait"): ("wait", {}),
     ("container", "inspect"): ("inspect", {"type": "container"}),
+    ("container", "commit"): ("commit", {}),
+    ("container", "export"): ("export", {}),
+    ("container", "prune"): ("container prune", {}),
     ("image", "ls"): ("images", {}),
     ("image", "list"): ("images", {}),
     ("image", "import"): ("import", {}),
@@ -482,6 +663,12 @@ ALIASES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
     ("image", "rm"): ("rmi", {}),
     ("image", "remove"): ("rmi", {}),
     ("image", "inspect"): ("inspect", {"type": "image"}),
+    ("image", "history"): ("history", {}),
+    ("image", "pull"): ("pull", {}),
+    ("image", "push"): ("push", {}),
+    ("image", "save"): ("save", {}),
+    ("image", "load"): ("load", {}),
+    ("image", "prune"): ("image prune", {}),
     ("system", "events"): ("events", {}),
     ("system", "info"): ("info", {}),
 }
@@ -502,7 +689,7 @@ def resolve_command(argv: Sequence[str]) -> tuple[Spec, dict[str, object], int] 
     if not argv:
         return None
     spec = SPECS.get(argv[0])
-    if spec is not None and argv[0] not in GROUPS:
+    if spec is not None and spec.toplevel and argv[0] not in GROUPS:
         return spec, {}, 1
     if len(argv) >= 2:
         alias = ALIASES.get((argv[0], argv[1]))

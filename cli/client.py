@@ -274,10 +274,13 @@ class Response:
 
     def iter_json(self) -> Iterator[object]:
         """Decode a stream of JSON values (newline-separated or not) as they arrive."""
+        import codecs  # already loaded by the interpreter; lazy for clarity
+
         decoder = json.JSONDecoder()
+        utf8 = codecs.getincrementaldecoder("utf-8")("replace")  # a character may span chunks
         text = ""
         for chunk in self.iter_chunks():
-            text += chunk.decode("utf-8", "replace")
+            text += utf8.decode(chunk)
             while True:
                 text = text.lstrip()
                 if not text:
@@ -288,6 +291,7 @@ class Response:
                     break  # incomplete; wait for more bytes
                 yield value
                 text = text[end:]
+        text += utf8.decode(b"", final=True)
         if text.strip():
             raise ProtocolError("the daemon's JSON stream ended inside a value")
 

@@ -566,22 +566,28 @@ def cmd_images(client: Client, parsed: Parsed) -> int:
     filters = parse_filters(parsed.texts("filter"))
     if parsed.args:
         filters.setdefault("reference", []).append(parsed.args[0])
+    # As docker's ImageList: filters and all; RepoDigests come with every image.
     query: dict[str, object] = {
         "all": 1 if parsed.flag("all") else None,
         "filters": json.dumps(filters) if filters else None,
-        "digests": 1 if parsed.flag("digests") else None,
     }
     fmt = parsed.text("format")
     _check_table_format(fmt)
     images = client.get("/images/json", **query)
+    digests = parsed.flag("digests")
     if parsed.flag("quiet"):
         fmt = "{{.ID}}"
-    default = IMAGES_TABLE_DIGESTS if parsed.flag("digests") else IMAGES_TABLE
+    elif fmt and fmt.startswith("table") and digests and "{{.Digest}}" not in fmt:
+        fmt += "\t{{.Digest}}"  # docker's NewImageFormat
+    default = IMAGES_TABLE_DIGESTS if digests else IMAGES_TABLE
+    need_digest = digests or "{{.Digest}}" in (fmt or "")
     now, tz, trunc = _now(), _local_tz(), not parsed.flag("no_trunc")
     rows = [
         row
         for image in (images if isinstance(images, list) else [])
-        for row in image_rows(image, now=now, tz=tz, trunc=trunc, digests=parsed.flag("digests"))
+        for row in image_rows(
+            image, now=now, tz=tz, trunc=trunc, digests=digests, need_digest=need_digest
+        )
     ]
     out(render_rows(fmt or default, rows, headers=IMAGE_HEADERS, default_table=default))
     return 0
@@ -614,34 +620,11 @@ def cmd_import(client: Client, parsed: Parsed) -> int:
             response = client.request(
                 "POST", "/images/create", query=query, body=handle, headers=headers
             )
+    from cli.imagecmds import show_progress
+
     with response:
-        display_progress(response.iter_json())
+        show_progress(response)
     return 0
-
-
-def display_progress(messages: Iterable[object]) -> None:
-    """Print a JSON progress stream like docker's ``jsonmessage`` (without a TTY).
-
-    Raises:
-        DaemonError: a message carries ``error``.
-    """
-
-    for message in messages:
-        error = get_str(message, "error") or get_str(get_dict(message, "errorDetail"), "message")
-        if error:
-            flush()
-            raise ClientError(error)
-        stream = get_str(message, "stream")
-        if stream:
-            out(stream)
-            continue
-        status = get_str(message, "status")
-        if status:
-            ident = get_str(message, "id")
-            progress = get_str(message, "progress")
-            line = f"{ident}: {status}" if ident else status
-            out(f"{line} {progress}".rstrip() + "\n")
-        flush()
 
 
 def cmd_tag(client: Client, parsed: Parsed) -> int:
@@ -729,6 +712,19 @@ def cmd_info(client: Client, parsed: Parsed) -> int:
     return 0
 
 
+def _lazy(name: str) -> Callable[[Client, Parsed], int]:
+    """A command of ``cli.imagecmds``, imported only when it runs."""
+
+    def command(client: Client, parsed: Parsed) -> int:
+        from cli import imagecmds
+
+        run: Callable[[Client, Parsed], int] = getattr(imagecmds, name)
+        return run(client, parsed)
+
+    command.__name__ = name
+    return command
+
+
 COMMANDS: dict[str, Callable[[Client, Parsed], int]] = {
     "run": cmd_run,
     "create": cmd_create,
@@ -748,4 +744,16 @@ COMMANDS: dict[str, Callable[[Client, Parsed], int]] = {
     "rmi": cmd_rmi,
     "version": cmd_version,
     "info": cmd_info,
+    "pull": _lazy("cmd_pull"),
+    "push": _lazy("cmd_push"),
+    "login": _lazy("cmd_login"),
+    "logout": _lazy("cmd_logout"),
+    "search": _lazy("cmd_search"),
+    "commit": _lazy("cmd_commit"),
+    "save": _lazy("cmd_save"),
+    "load": _lazy("cmd_load"),
+    "export": _lazy("cmd_export"),
+    "history": _lazy("cmd_history"),
+    "image prune": _lazy("cmd_image_prune"),
+    "container prune": _lazy("cmd_container_prune"),
 }

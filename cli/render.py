@@ -399,9 +399,23 @@ IMAGE_HEADERS = {
 
 
 def image_rows(
-    image: object, *, now: float, tz: tzinfo, trunc: bool = True, digests: bool = False
+    image: object,
+    *,
+    now: float,
+    tz: tzinfo,
+    trunc: bool = True,
+    digests: bool = False,
+    need_digest: bool | None = None,
 ) -> list[Fields]:
-    """The ``--format`` contexts of one ``GET /images/json`` entry: a row per tag."""
+    """The ``--format`` contexts of one ``GET /images/json`` entry: a row per tag.
+
+    ``digests`` is ``--digests`` (a row per digest, digest-only references
+    too); ``need_digest`` (default: ``digests``) is docker's ``needDigest``,
+    also true when the format shows ``{{.Digest}}``: tagged rows then carry
+    their digests.
+    """
+    if need_digest is None:
+        need_digest = digests
     repo_tags: dict[str, list[str]] = {}
     for ref in get_list(image, "RepoTags"):
         if not isinstance(ref, str) or ref == "<none>:<none>":
@@ -419,7 +433,7 @@ def image_rows(
 
     pairs: list[tuple[str, str, str]] = []
     for repo, tags in repo_tags.items():
-        dgsts = repo_digests.pop(repo, []) if digests else []
+        dgsts = repo_digests.pop(repo, []) if need_digest else []
         repo_digests.pop(repo, None)
         for tag in tags:
             if not dgsts:
@@ -429,7 +443,7 @@ def image_rows(
         if digests:
             pairs.extend((repo, "<none>", d) for d in dgsts)
         else:
-            pairs.append((repo, "<none>", "<none>"))
+            pairs.append((repo, "<none>", ""))
     if not pairs:
         pairs.append(("<none>", "<none>", "<none>"))
 
@@ -455,6 +469,96 @@ def image_rows(
         )
         for repo, tag, digest in pairs
     ]
+
+
+# --- image history (docker's historyContext) ---------------------------------------------
+
+HISTORY_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+HISTORY_TABLE_NON_HUMAN = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+
+HISTORY_HEADERS = {
+    "ID": "IMAGE",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "CreatedBy": "CREATED BY",
+    "Size": "SIZE",
+    "Comment": "COMMENT",
+}
+
+_Y2K = 946684800  # docker shows "N/A" for layers created before 2000-01-01
+
+
+def rfc3339(stamp: float, tz: tzinfo) -> str:
+    """Go's ``time.RFC3339``: ``2024-01-02T15:04:05Z`` or ``...+01:00``."""
+    when = datetime.fromtimestamp(int(stamp), tz)
+    offset = when.utcoffset() or timedelta(0)
+    if offset == timedelta(0):
+        zone = "Z"
+    else:
+        total = int(offset.total_seconds())
+        sign = "+" if total >= 0 else "-"
+        hours, minutes = divmod(abs(total) // 60, 60)
+        zone = f"{sign}{hours:02d}:{minutes:02d}"
+    return when.strftime("%Y-%m-%dT%H:%M:%S") + zone
+
+
+def history_fields(
+    item: object, *, now: float, tz: tzinfo, trunc: bool = True, human: bool = True
+) -> Fields:
+    """The ``--format`` context of one ``GET /images/{name}/history`` entry."""
+    ident = get_str(item, "Id")
+    created = get_int(item, "Created")
+    created_at = rfc3339(created, tz)
+    if not human:
+        since = created_at
+    elif created <= _Y2K:
+        since = "N/A"
+    else:
+        since = human_duration(now - created) + " ago"
+    created_by = get_str(item, "CreatedBy").replace("\t", " ")
+    size = get_int(item, "Size")
+    return Fields(
+        "*image.historyContext",
+        {
+            "Comment": get_str(item, "Comment"),
+            "CreatedAt": created_at,
+            "CreatedBy": ellipsis(created_by, 45) if trunc else created_by,
+            "CreatedSince": since,
+            "ID": truncate_id(ident) if trunc else ident,
+            "Size": human_size(size) if human else str(size),
+        },
+    )
+
+
+# --- search results (docker's searchContext) ------------------------------------------
+
+SEARCH_TABLE = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}"
+
+SEARCH_HEADERS = {
+    "Name": "NAME",
+    "Description": "DESCRIPTION",
+    "StarCount": "STARS",
+    "IsOfficial": "OFFICIAL",
+}
+
+
+def search_fields(result: object, *, trunc: bool = True) -> Fields:
+    """The ``--format`` context of one ``GET /images/search`` result.
+
+    ``IsOfficial`` is ``[OK]`` or "" in tables, ``true``/``false`` in ``{{json .}}``.
+    """
+    description = get_str(result, "description").replace("\n", " ").replace("\r", " ")
+    if trunc:
+        description = ellipsis(description, 45)
+    official = isinstance(result, dict) and result.get("is_official") is True
+    values: dict[str, object] = {
+        "Description": description,
+        "IsOfficial": "[OK]" if official else "",
+        "Name": get_str(result, "name"),
+        "StarCount": str(get_int(result, "star_count")),
+    }
+    as_json = dict(values, IsOfficial="true" if official else "false")
+    return Fields("*registry.searchContext", values, json_values=as_json)
 
 
 # --- events --------------------------------------------------------------------------------

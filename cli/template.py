@@ -60,11 +60,23 @@ MISSING = _Missing()
 
 
 class Fields(dict[str, object]):
-    """A struct-like context: unknown fields are errors, callables are methods."""
+    """A struct-like context: unknown fields are errors, callables are methods.
 
-    def __init__(self, type_name: str, values: dict[str, object]) -> None:
+    ``json_values``, when given, is what ``{{json .}}`` shows instead of the
+    fields (docker contexts whose ``MarshalJSON`` differs from their
+    methods, e.g. ``search``'s ``IsOfficial``: ``[OK]`` in tables, ``true``
+    in JSON).
+    """
+
+    def __init__(
+        self,
+        type_name: str,
+        values: dict[str, object],
+        json_values: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(values)
         self.type_name = type_name
+        self.json_values = json_values
 
 
 # --- lexer ----------------------------------------------------------------------------
@@ -615,6 +627,8 @@ def format_value(value: object) -> str:
 def _to_json(value: object) -> object:
     if value is MISSING:
         return None
+    if isinstance(value, Fields) and value.json_values is not None:
+        value = value.json_values
     if isinstance(value, dict):
         return {str(k): _to_json(v) for k, v in value.items() if not callable(v)}
     if isinstance(value, list | tuple):

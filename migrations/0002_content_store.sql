@@ -26,3 +26,4 @@ CREATE TABLE repo_digests (
 CREATE INDEX repo_digests_image ON repo_digests(image_id);
 
 ALTER TABLE images ADD COLUMN parent TEXT NOT NULL DEFAULT '';
+ALTER TABLE layers ADD COLUMN tar_size INTEGER NOT NULL DEFAULT 0;  -- bytes of the uncompressed tar

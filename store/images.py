@@ -10,18 +10,21 @@ from supervisor.model import ChainId, Image, ImageId, Layer
 
 def put_layer(conn: sqlite3.Connection, layer: Layer) -> None:
     conn.execute(
-        "INSERT OR IGNORE INTO layers (chain_id, diff_id, parent, size) VALUES (?, ?, ?, ?)",
-        (layer.chain_id, layer.diff_id, layer.parent, layer.size),
+        "INSERT OR IGNORE INTO layers (chain_id, diff_id, parent, size, tar_size) VALUES (?, ?, ?, ?, ?)",
+        (layer.chain_id, layer.diff_id, layer.parent, layer.size, layer.tar_size),
     )
 
 
 def get_layer(conn: sqlite3.Connection, chain_id: str) -> Layer | None:
     row = conn.execute(
-        "SELECT chain_id, diff_id, parent, size FROM layers WHERE chain_id = ?", (chain_id,)
+        "SELECT chain_id, diff_id, parent, size, tar_size FROM layers WHERE chain_id = ?",
+        (chain_id,),
     ).fetchone()
     if not row:
         return None
-    return Layer(ChainId(row[0]), row[1], ChainId(row[2]) if row[2] else None, int(row[3]))
+    return Layer(
+        ChainId(row[0]), row[1], ChainId(row[2]) if row[2] else None, int(row[3]), int(row[4])
+    )
 
 
 def put_image(conn: sqlite3.Connection, image: Image) -> bool:

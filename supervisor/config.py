@@ -26,6 +26,7 @@ class DaemonConfig:
     group: str = ""
     events_retention_count: int = 100_000
     events_retention_days: float = 30.0
+    insecure_registries: tuple[str, ...] = ()  # plain HTTP allowed (loopback always is)
     restart_delay_s: float | None = None  # None: Docker's 100 ms
     restart_max_delay_s: float | None = None  # None: Docker's 1 min
     daemon_id: str = ""
@@ -55,6 +56,12 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     p.add_argument("--log-format", choices=["json", "console", "auto"])
     p.add_argument("--pidfile", "-p", type=Path)
     p.add_argument("--group", "-G", help="group that may use the socket")
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        dest="insecure_registries",
+        help="registry reached over plain HTTP (host[:port] or CIDR); loopback always is",
+    )
     p.add_argument(
         "--config-file", type=Path, default=None, help=f"TOML config (default {DEFAULT_CONFIG})"
     )
@@ -94,6 +101,9 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
         group=str(pick(ns.group, "group", "")),
         events_retention_count=int(events.get("retention-count", d.events_retention_count)),
         events_retention_days=float(events.get("retention-days", d.events_retention_days)),
+        insecure_registries=tuple(
+            str(r) for r in (ns.insecure_registries or _list(file_values.get("insecure-registries")))
+        ),
         restart_delay_s=restart_delay,
         restart_max_delay_s=restart_max,
         daemon_id=_daemon_id(data_root),
@@ -113,6 +123,10 @@ def parse_duration(text: object) -> float:
     if not parts or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"invalid duration {text!r}")
     return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def _list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else []
 
 
 def _daemon_id(data_root: Path) -> str:

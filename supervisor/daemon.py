@@ -29,6 +29,7 @@ import trio
 from store.db import Database
 from supervisor.api import containers as container_routes
 from supervisor.api import images as image_routes
+from supervisor.api import registry as registry_routes
 from supervisor.api import system as system_routes
 from supervisor.api.backend import Backend
 from supervisor.api.http import Router, serve_connection
@@ -37,7 +38,9 @@ from supervisor.containers.manager import ContainerManager
 from supervisor.containers.monitor import become_subreaper
 from supervisor.errors import BerthError
 from supervisor.events.log import EventLog
+from supervisor.images.distribution import Distribution
 from supervisor.images.store import ImageStore
+from supervisor.images.transfer import Archives
 from supervisor.log import configure
 from supervisor.runtime import oci
 from supervisor.runtime import rootfs as rootfs_mod
@@ -57,6 +60,7 @@ def build_router(backend: Backend) -> Router:
     system_routes.register(router, backend)
     container_routes.register(router, backend)
     image_routes.register(router, backend)
+    registry_routes.register(router, backend)
     return router
 
 
@@ -171,6 +175,8 @@ async def _serve_bound(
         config=cfg,
         containers=manager,
         images=images,
+        distribution=Distribution(db=db, events=events, images=images),
+        archives=Archives(db=db, events=events, images=images),
         events=events,
         runtime_name=runtime.name,
         cgroup_version="2" if cgroups.v2 else "1",

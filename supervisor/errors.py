@@ -73,3 +73,16 @@ class NoSuchContainer(NotFound):
 class NoSuchImage(NotFound):
     def __init__(self, ref: str) -> None:
         super().__init__(f"No such image: {ref}")
+
+
+def berth_error_in(exc: BaseException) -> BerthError | None:
+    """The first BerthError in ``exc`` or, for an exception group (trio nurseries raise
+    them), among its leaves: a failed layer download reports the registry's message."""
+    if isinstance(exc, BerthError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = berth_error_in(inner)
+            if found is not None:
+                return found
+    return None

@@ -7,7 +7,9 @@ import attrs
 from supervisor.config import DaemonConfig
 from supervisor.containers.manager import ContainerManager
 from supervisor.events.log import EventLog
+from supervisor.images.distribution import Distribution
 from supervisor.images.store import ImageStore
+from supervisor.images.transfer import Archives
 
 
 @attrs.define
@@ -15,6 +17,8 @@ class Backend:
     config: DaemonConfig
     containers: ContainerManager
     images: ImageStore
+    distribution: Distribution
+    archives: Archives
     events: EventLog
     runtime_name: str
     cgroup_version: str

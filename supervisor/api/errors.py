@@ -12,12 +12,13 @@ import json
 
 import structlog
 
-from supervisor.errors import BerthError
+from supervisor.errors import BerthError, berth_error_in
 
 log = structlog.get_logger()
 
 
 def error_response(exc: BaseException, *, method: str, path: str) -> tuple[int, bytes]:
+    exc = berth_error_in(exc) or exc
     if isinstance(exc, BerthError):
         status, message = exc.status, str(exc)
         if status >= 500:

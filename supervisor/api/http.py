@@ -23,7 +23,7 @@ import structlog
 import trio
 
 from supervisor.api.errors import error_response
-from supervisor.errors import InvalidArgument, NotFound
+from supervisor.errors import InvalidArgument, NotFound, berth_error_in
 
 log = structlog.get_logger()
 
@@ -213,7 +213,10 @@ class Router:
         if pattern.endswith("{name:path}"):
             self._routes.append(route)  # catch-alls last: /images/prune beats /images/{name}
         else:
-            catch_all = next((i for i, r in enumerate(self._routes) if r[1].pattern.endswith("(?P<name>.+)$")), None)
+            catch_all = next(
+                (i for i, r in enumerate(self._routes) if r[1].pattern.endswith("(?P<name>.+)$")),
+                None,
+            )
             self._routes.insert(len(self._routes) if catch_all is None else catch_all, route)
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
@@ -354,10 +357,17 @@ async def _send_produced(
     try:
         await result.produce(write)
     except Exception as exc:
-        if started:
+        if not started:
+            status, body = error_response(exc, method=req.method, path=req.path)
+            return await _send(conn, stream, req, Response(status, body))
+        found = berth_error_in(exc)
+        if found is None or result.content_type != "application/json":
             raise
-        status, body = error_response(exc, method=req.method, path=req.path)
-        return await _send(conn, stream, req, Response(status, body))
+        # Docker reports a failure after progress began in-band, as the last message.
+        message = str(found)
+        await write(
+            json.dumps({"errorDetail": {"message": message}, "error": message}).encode() + b"\r\n"
+        )
     if not started:
         await write(b"")
     await stream.send_all(conn.send(h11.EndOfMessage()))

@@ -7,14 +7,16 @@ import time
 from collections.abc import AsyncIterator
 
 from supervisor.api.backend import Backend
-from supervisor.api.http import Request, Response, Router, Streaming, json_response
+from supervisor.api.http import Produced, Request, Response, Router, Streaming, json_response
+from supervisor.api.registry import pull_response
 from supervisor.api.schema import image_inspect, image_summary
 from supervisor.config import parse_duration
 from supervisor.containers.filters import label_matches
 from supervisor.containers.logs import parse_time
-from supervisor.errors import InvalidArgument, Unsupported
+from supervisor.errors import InvalidArgument
 from supervisor.events.filters import parse_filters
 from supervisor.images import reference
+from supervisor.images.commit import commit as commit_container
 from supervisor.model import Image
 
 
@@ -56,13 +58,11 @@ def register(router: Router, b: Backend) -> None:
         raise InvalidArgument(f"unknown image endpoint: {name}")
 
     @router.route("POST", "/images/create")
-    async def create(req: Request) -> Streaming:
+    async def create(req: Request) -> Streaming | Produced:
         src = req.q("fromSrc")
         if not src:
             if req.q("fromImage"):
-                raise Unsupported(
-                    f"pulling {req.q('fromImage')} needs the registry client, which berth does not have yet"
-                )
+                return await pull_response(b, req)
             raise InvalidArgument("fromSrc or fromImage is required")
         if src != "-":
             raise InvalidArgument("only fromSrc=- (the request body) is supported for import")
@@ -78,19 +78,6 @@ def register(router: Router, b: Backend) -> None:
             yield json.dumps({"status": image.id}).encode() + b"\r\n"
 
         return Streaming(body(), watch_disconnect=False)
-
-    @router.route("POST", "/images/{name:path}")
-    async def tag_or_push(req: Request) -> Response:
-        name = req.params["name"]
-        if name.endswith("/tag"):
-            repo = req.q("repo")
-            if not repo:
-                raise InvalidArgument("repository name is required")
-            tag = req.q("tag")
-            target = f"{repo}:{tag}" if tag else repo
-            await b.images.tag(name[: -len("/tag")], target)
-            return Response(201)
-        raise Unsupported(f"unsupported image operation: {name}")
 
     @router.route("DELETE", "/images/{name:path}")
     async def remove(req: Request) -> Response:
@@ -126,7 +113,38 @@ def register(router: Router, b: Backend) -> None:
             reclaimed += freed
         return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
-    del list_, inspect_or_other, create, tag_or_push, remove, prune
+    @router.route("POST", "/commit")
+    async def commit_(req: Request) -> Response:
+        container = req.q("container")
+        if not container:
+            raise InvalidArgument("container is required")
+        h = b.containers.get(container)
+        await req.drain()  # docker sends {} (a Config to merge, which berth ignores)
+        changes = req.q_all("changes")
+        repo, tag = req.q("repo"), req.q("tag")
+        target = None
+        if repo:
+            target = str(reference.parse(f"{repo}:{tag}" if tag else repo).with_default_tag())
+        image = await commit_container(
+            b.images,
+            h.record,
+            b.containers.upper_dir(h.id),
+            author=req.q("author"),
+            comment=req.q("comment"),
+            changes=[c for change in changes for c in change.split("\n") if c.strip()],
+        )
+        if target:
+            await b.images.tag(image.id, target)
+        await b.containers.announce(
+            h,
+            "commit",
+            comment=req.q("comment"),
+            imageID=image.id,
+            imageRef=reference.familiar(target or ""),
+        )
+        return json_response({"Id": image.id}, 201)
+
+    del list_, inspect_or_other, create, remove, prune, commit_
 
 
 async def _image_matches(b: Backend, image: Image, filters: dict[str, list[str]]) -> bool:

@@ -199,9 +199,9 @@ class ContainerManager:
             max_delay_s=policy.max_delay_s if policy.max_delay_s is not None else max_delay,
         )
 
-    async def announce(self, h: Handle, action: str) -> None:
-        """An event about ``h`` that changes no state (``attach``, ...)."""
-        await self._emit(h, action)
+    async def announce(self, h: Handle, action: str, **extra: str) -> None:
+        """An event about ``h`` that changes no state (``attach``, ``commit``...)."""
+        await self._emit(h, action, state=None, **extra)
 
     # -- start-up and shutdown ----------------------------------------------------------
 

@@ -26,7 +26,7 @@ import trio
 
 from store import images as rows
 from store.db import Database
-from supervisor.errors import Conflict, InvalidArgument, NoSuchImage
+from supervisor.errors import Conflict, InvalidArgument, NoSuchImage, NotFound
 from supervisor.events.log import EventLog
 from supervisor.images import reference
 from supervisor.images.changes import apply_changes
@@ -266,6 +266,12 @@ class ImageStore:
             await self._db.run(rows.set_parent, image.id, parent)
         return image
 
+    async def layer(self, chain: str) -> Layer:
+        found = await self._db.run(rows.get_layer, chain)
+        if found is None:
+            raise NotFound(f"layer {chain} is not in the store")
+        return found
+
     def layer_tar(self, diff_id: str) -> Path | None:
         """The uncompressed tar of a layer, if the content store has it."""
         return self.content.path(diff_id) if self.content.exists(diff_id) else None
@@ -359,9 +365,13 @@ def _resolve(conn: Any, name: str) -> Image | None:
     if name.startswith("sha256:") and len(name) == 71:
         return rows.get_image(conn, name)
     try:
-        ref = reference.normalize(name)
+        parsed = reference.parse(name)
     except InvalidArgument:
-        ref = None
+        parsed = None
+    if parsed is not None and parsed.digest:
+        image_id = rows.resolve_repo_digest(conn, f"{parsed.repository}@{parsed.digest}")
+        return rows.get_image(conn, image_id) if image_id else None
+    ref = str(parsed.with_default_tag()) if parsed is not None else None
     if ref:
         image_id = rows.resolve_tag(conn, ref)
         if image_id:

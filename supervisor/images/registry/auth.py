@@ -52,14 +52,16 @@ class Credentials:
         return bool(self.username or self.password)
 
 
+def _frozen_map(value: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(value))
+
+
 @attrs.frozen
 class Challenge:
     """One ``WWW-Authenticate`` challenge: lower-cased scheme and parameters."""
 
     scheme: str
-    params: Mapping[str, str] = attrs.field(
-        factory=dict, converter=lambda p: MappingProxyType(dict(p)), hash=False
-    )
+    params: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map, hash=False)
 
     @property
     def realm(self) -> str | None:
@@ -76,7 +78,9 @@ class Challenge:
 
 # -- WWW-Authenticate -----------------------------------------------------------------------
 
-_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
 _TOKEN68_CHARS = frozenset("-._~+/0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -254,7 +258,9 @@ def decode_registry_auth(header_value: str | None) -> Credentials | None:
     if doc is None:
         return None
     if not isinstance(doc, dict):
-        raise InvalidArgument("failed to decode credentials from X-Registry-Auth: not a JSON object")
+        raise InvalidArgument(
+            "failed to decode credentials from X-Registry-Auth: not a JSON object"
+        )
     fields: dict[str, str] = {}
     for key, value in doc.items():
         if value is None:
@@ -290,7 +296,9 @@ def _split_auth_field(value: str) -> tuple[str, str]:
     try:
         user_pass = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
-        raise InvalidArgument("failed to decode credentials from X-Registry-Auth: bad auth field") from None
+        raise InvalidArgument(
+            "failed to decode credentials from X-Registry-Auth: bad auth field"
+        ) from None
     user, sep, password = user_pass.partition(":")
     if not sep:
         raise InvalidArgument("failed to decode credentials from X-Registry-Auth: bad auth field")

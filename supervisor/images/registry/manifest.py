@@ -299,12 +299,10 @@ def _descriptor(value: object, where: str) -> Descriptor:
     )
 
 
-def _descriptors(doc: Mapping[str, object], key: str) -> tuple[Descriptor, ...]:
+def _descriptors(doc: Mapping[str, object], key: str, what: str) -> tuple[Descriptor, ...]:
     value = doc.get(key)
-    if value is None:
-        return ()
     if not isinstance(value, list):
-        raise InvalidArgument(f"invalid manifest: {key} must be a list")
+        raise InvalidArgument(f"invalid manifest: {what}")
     return tuple(_descriptor(item, f"{key}[{i}]") for i, item in enumerate(value))
 
 
@@ -345,20 +343,16 @@ def parse_manifest(raw: bytes, media_type: str | None) -> Manifest | Index:
         )
     annotations = _annotations(doc, "")
     if kind in INDEX_TYPES:
-        if not isinstance(doc.get("manifests"), list):
-            raise InvalidArgument("invalid manifest: an index needs a manifests list")
-        return Index(
-            media_type=kind, manifests=_descriptors(doc, "manifests"), annotations=annotations
-        )
+        manifests = _descriptors(doc, "manifests", "an index needs a manifests list")
+        return Index(media_type=kind, manifests=manifests, annotations=annotations)
     if "config" not in doc:
         raise InvalidArgument("invalid manifest: no config descriptor")
-    if not isinstance(doc.get("layers"), list):
-        raise InvalidArgument("invalid manifest: no layers list")
+    layers = _descriptors(doc, "layers", "no layers list")
     subject = doc.get("subject")
     return Manifest(
         media_type=kind,
         config=_descriptor(doc["config"], "config"),
-        layers=_descriptors(doc, "layers"),
+        layers=layers,
         annotations=annotations,
         subject=None if subject is None else _descriptor(subject, "subject"),
         artifact_type=_string(doc, "artifactType", "") or None,

@@ -17,6 +17,7 @@ insecure-registry CIDR matches IP literals only).
 
 from __future__ import annotations
 
+import http
 import ipaddress
 import json
 import re
@@ -58,6 +59,12 @@ class Origin:
         host = f"[{self.host}]" if ":" in self.host else self.host
         default = 443 if self.tls else 80
         return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def netloc_with_port(self) -> str:
+        """``host:port`` always (for messages: ``dial tcp 127.0.0.1:5000``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
     def url(self, target: str) -> str:
         return f"{self.scheme}://{self.netloc}{target}"
@@ -253,6 +260,11 @@ def error_message(status: int, body: bytes, reason: str = "") -> str:
             return f"unauthorized: {details}" if status == 401 else details
     if status in _FALLBACK:
         return _FALLBACK[status]
+    if not reason:
+        try:
+            reason = http.HTTPStatus(status).phrase  # as Go's resp.Status reads
+        except ValueError:
+            reason = ""
     text = f"{status} {reason}".strip()
     return f"received unexpected HTTP status: {text}"
 

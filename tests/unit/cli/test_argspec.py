@@ -146,10 +146,79 @@ def test_cyclopts_agrees_on_examples() -> None:
         ["container", "inspect", "a"],
         ["tag", "a", "b:1"],
         ["version"],
+        ["pull", "-aq", "busybox"],
+        ["image", "push", "--quiet", "localhost:5000/a:1"],
+        ["login", "-u", "bob", "--password-stdin", "localhost:5000"],
+        ["logout"],
+        ["search", "--limit", "3", "-f", "is-official=true", "--no-trunc", "busybox"],
+        ["commit", "-a", "me", "-m", "msg", "-c", "CMD sh", "-c", "ENV A=1", "web", "app:1"],
+        ["container", "commit", "-p", "web"],
+        ["save", "-o", "x.tar", "a", "b"],
+        ["image", "load", "-qi", "x.tar"],
+        ["export", "--output", "x.tar", "web"],
+        ["history", "-H", "--no-trunc", "-q", "busybox"],
+        ["image", "prune", "-af", "--filter", "until=24h"],
+        ["container", "prune", "--force"],
     ):
         fast = parse_argv(argv)
         assert fast is not None, argv
         assert cyclopts_parse(argv) == fast, argv
+
+
+def test_flags_that_default_to_true_turn_off_with_false() -> None:
+    parsed = parse_argv(["commit", "web"])
+    assert parsed is not None
+    assert parsed.flag("pause") is True
+    assert parse_argv(["commit", "--pause=false", "web"]) is None  # cyclopts' job
+    for argv in (["commit", "--pause=false", "web"], ["commit", "-p=false", "web"]):
+        parsed_slow = cyclopts_parse(argv)
+        assert isinstance(parsed_slow, Parsed)
+        assert parsed_slow.flag("pause") is False
+    slow = cyclopts_parse(["history", "--human=false", "busybox"])
+    assert isinstance(slow, Parsed)
+    assert (slow.command, slow.flag("human")) == ("history", False)
+
+
+def test_group_only_commands() -> None:
+    parsed = parse_argv(["image", "prune", "-a"])
+    assert parsed is not None
+    assert (parsed.command, parsed.flag("all"), parsed.flag("force")) == (
+        "image prune",
+        True,
+        False,
+    )
+    parsed = parse_argv(["container", "prune", "-f"])
+    assert parsed is not None
+    assert parsed.command == "container prune"
+    assert parse_argv(["image prune"]) is None
+    assert parse_argv(["prune"]) is None
+    assert parse_argv(["image", "prune", "extra"]) is None
+    for group, verb, command in (
+        ("image", "pull", "pull"),
+        ("image", "push", "push"),
+        ("image", "save", "save"),
+        ("image", "load", "load"),
+        ("image", "history", "history"),
+        ("image", "import", "import"),
+        ("image", "tag", "tag"),
+        ("image", "rm", "rmi"),
+        ("image", "inspect", "inspect"),
+        ("container", "export", "export"),
+        ("container", "commit", "commit"),
+    ):
+        args = {"load": [], "tag": ["a", "b"], "import": ["-", "a"]}.get(verb, ["x"])
+        found = parse_argv([group, verb, *args])
+        assert found is not None, (group, verb)
+        assert found.command == command
+
+
+def test_cyclopts_knows_group_only_commands(capfd: pytest.CaptureFixture[str]) -> None:
+    assert cyclopts_parse(["image", "prune", "--help"]) == 0
+    assert "Remove unused images" in capfd.readouterr().out
+    assert cyclopts_parse(["image prune"]) == 2
+    assert cyclopts_parse(["image", "prune", "x"]) == 2
+    err = capfd.readouterr().err.splitlines()
+    assert err[-1].endswith("See 'berth image prune --help'.")
 
 
 def test_cyclopts_usage_errors_are_one_line_with_exit_codes(
@@ -182,7 +251,7 @@ def command_lines(draw: st.DrawFn) -> list[str]:
     name = draw(st.sampled_from(sorted(SPECS)))
     spec = SPECS[name]
     opts = draw(st.lists(st.sampled_from(spec.opts), max_size=6)) if spec.opts else []
-    argv = [name]
+    argv = name.split()  # "image prune" is reached through its group
     used: set[str] = set()
     for opt in opts:
         if opt.kind != LIST and opt.dest in used:

@@ -9,21 +9,27 @@ import pytest
 from cli.data import normalize_reference, split_reference
 from cli.render import (
     CONTAINER_HEADERS,
+    HISTORY_HEADERS,
+    HISTORY_TABLE,
     IMAGE_HEADERS,
     IMAGES_TABLE,
     PS_TABLE,
+    SEARCH_HEADERS,
+    SEARCH_TABLE,
     bytes_size,
     container_fields,
     display_ports,
     ellipsis,
     event_line,
     go_quote,
+    history_fields,
     human_duration,
     human_size,
     image_rows,
     info_text,
     prepare_format,
     render_rows,
+    search_fields,
     tabwrite,
     truncate_id,
     version_text,
@@ -335,3 +341,66 @@ def test_version_and_info_text() -> None:
     )
     assert " Containers: 3\n  Running: 1\n" in info
     assert " Total Memory: 7.632GiB\n" in info
+
+
+def test_image_rows_need_digest_for_a_digest_format() -> None:
+    rows = image_rows(IMAGE, now=NOW, tz=UTC, need_digest=True)
+    assert rows[0]["Digest"] == "sha256:" + "e" * 64
+    digest_only = {"Id": "sha256:1", "RepoTags": [], "RepoDigests": ["alpine@sha256:" + "2" * 64]}
+    # docker: a digest-only reference without --digests has an empty DIGEST
+    assert [r["Digest"] for r in image_rows(digest_only, now=NOW, tz=UTC)] == [""]
+    with_flag = image_rows(digest_only, now=NOW, tz=UTC, digests=True)
+    assert [r["Digest"] for r in with_flag] == ["sha256:" + "2" * 64]
+
+
+def test_history_fields_and_table() -> None:
+    items = [
+        {
+            "Id": "sha256:" + "f" * 64,
+            "Created": int(NOW) - 90,
+            "CreatedBy": "/bin/sh -c\tapk add --no-cache curl ca-certificates tzdata bash",
+            "Size": 7_340_032,
+            "Comment": "",
+        },
+        {"Id": "<missing>", "Created": 0, "CreatedBy": "", "Size": 0, "Comment": "old"},
+    ]
+    rows = [history_fields(i, now=NOW, tz=UTC) for i in items]
+    assert rows[0]["CreatedBy"] == "/bin/sh -c apk add --no-cache curl ca-certif…"
+    assert rows[1]["CreatedSince"] == "N/A"  # before 2000: unknown
+    text = render_rows(HISTORY_TABLE, rows, headers=HISTORY_HEADERS, default_table=HISTORY_TABLE)
+    assert text.splitlines() == [
+        "IMAGE          CREATED              CREATED BY                                      SIZE      COMMENT",
+        "ffffffffffff   About a minute ago   /bin/sh -c apk add --no-cache curl ca-certif…   7.34MB    ",
+        "<missing>      N/A                                                                  0B        old",
+    ]
+    raw = history_fields(
+        items[0], now=NOW, tz=timezone(timedelta(hours=2)), human=False, trunc=False
+    )
+    assert raw["CreatedSince"] == raw["CreatedAt"] == "2023-11-15T00:11:50+02:00"
+    assert raw["Size"] == "7340032"
+    assert raw["ID"] == "sha256:" + "f" * 64
+    as_json = render_rows("json", rows[:1], headers=HISTORY_HEADERS, default_table=HISTORY_TABLE)
+    assert as_json.startswith('{"Comment":"","CreatedAt":"2023-11-14T22:11:50Z","CreatedBy":')
+
+
+def test_search_fields() -> None:
+    row = search_fields(
+        {"name": "busybox", "description": "a\nb\rc", "star_count": 7, "is_official": True}
+    )
+    assert (row["Name"], row["Description"], row["StarCount"], row["IsOfficial"]) == (
+        "busybox",
+        "a b c",
+        "7",
+        "[OK]",
+    )
+    text = render_rows("json", [row], headers=SEARCH_HEADERS, default_table=SEARCH_TABLE)
+    assert text == '{"Description":"a b c","IsOfficial":"true","Name":"busybox","StarCount":"7"}\n'
+    plain = render_rows(
+        "{{.IsOfficial}}|{{json .IsOfficial}}",
+        [row],
+        headers=SEARCH_HEADERS,
+        default_table=SEARCH_TABLE,
+    )
+    assert plain == '[OK]|"[OK]"\n'
+    empty = search_fields({"name": "x"})
+    assert (empty["IsOfficial"], empty["StarCount"]) == ("", "0")

@@ -498,3 +498,29 @@ def test_database_open_migrates(tmp_path: Path) -> None:
         assert database.run_sync(version) == LATEST
     finally:
         database.close()
+
+
+def test_migrate_0002_adds_content_index_and_keeps_images(conn: sqlite3.Connection) -> None:
+    assert migrate(conn, target=1) == 1  # N-1
+    conn.execute(
+        "INSERT INTO layers (chain_id, diff_id, parent, size) VALUES ('sha256:a', 'sha256:a', NULL, 5)"
+    )
+    conn.execute(
+        "INSERT INTO images (id, config, created_ns, size, top_layer) VALUES ('sha256:i', '{}', 1, 5, 'sha256:a')"
+    )
+    assert migrate(conn, target=2) == 2
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"layer_blobs", "blob_sources", "repo_digests"} <= tables
+    assert conn.execute("SELECT parent FROM images WHERE id='sha256:i'").fetchone() == ("",)
+    assert conn.execute("SELECT tar_size FROM layers WHERE chain_id='sha256:a'").fetchone() == (0,)
+
+
+def test_store_update_state_writes_only_given_fields(db: Database) -> None:
+    from store import containers as rows
+
+    c = container(90, "upd")
+    db.run_sync(rows.insert, c)
+    db.run_sync(rows.update_state, c.id, {"exit_code": 7})
+    db.run_sync(rows.update_state, c.id, {"manually_stopped": True})
+    got = db.run_sync(rows.get, c.id)
+    assert got is not None and got.state.exit_code == 7 and got.state.manually_stopped

@@ -1,0 +1,307 @@
+"""Pull and push: images between the local store and a registry (ARCHITECTURE.md §4).
+
+Theory of operation — pull: resolve the reference to a manifest (selecting linux/amd64
+from an index), fetch the config, then download the layers in parallel into the content
+store (each verified against its digest, resumable, shared between concurrent pulls)
+while a second task extracts them in order as soon as each one and its parents are in
+(the chain ids need the parent's). Only when every layer is registered does the image
+row appear, then the tag and repo digest. Progress goes out as Docker's JSON messages.
+
+Push: every layer is sent as a blob the registry can verify against the config's diff
+ids: the compressed blob it was pulled as, or the layer's exact tar (kept since import
+or commit) gzip-compressed once and remembered. A blob the registry has is skipped, one
+it has in another repository is mounted, the rest are uploaded in parallel; then the
+config and the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import structlog
+import trio
+
+from store import images as rows
+from store.db import Database
+from supervisor.errors import InvalidArgument, NotFound
+from supervisor.events.log import EventLog
+from supervisor.images import progress as msg
+from supervisor.images.reference import Reference, familiar
+from supervisor.images.registry import manifest as mf
+from supervisor.images.registry.client import RegistryClient
+from supervisor.images.store import ImageStore, chain_id
+from supervisor.model import ChainId, Image, Layer
+
+log = structlog.get_logger()
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+PARALLEL = 3
+PROGRESS_EVERY_S = 0.1
+
+
+@attrs.define
+class _LayerJob:
+    desc: mf.Descriptor
+    diff_id: str
+    done: trio.Event = attrs.field(factory=trio.Event)
+    error: BaseException | None = None
+
+
+class Distribution:
+    def __init__(self, *, db: Database, events: EventLog, images: ImageStore) -> None:
+        self._db = db
+        self._events = events
+        self._images = images
+        self._limiter = trio.CapacityLimiter(PARALLEL)
+
+    # -- pull -------------------------------------------------------------------------
+
+    async def pull(self, ref: Reference, client: RegistryClient, emit: Emit) -> Image:
+        """Pull ``ref`` (a tag or a digest) and tag it locally. Errors raised before the
+        first message still map to HTTP statuses (404 unknown tag, 401...)."""
+        repo = ref.path
+        wanted = ref.digest or ref.tag or "latest"
+        raw, media_type, digest = await client.get_manifest(repo, wanted, accept=mf.MANIFEST_ACCEPT)
+        pulled_digest = digest
+        parsed = mf.parse_manifest(raw, media_type)
+        if isinstance(parsed, mf.Index):
+            entry = mf.select_platform(parsed)
+            raw, media_type, _ = await client.get_manifest(
+                repo, entry.digest, accept=mf.MANIFEST_ACCEPT
+            )
+            parsed = mf.parse_manifest(raw, media_type)
+        if not isinstance(parsed, mf.Manifest):
+            raise InvalidArgument(f"unsupported manifest type {media_type}")
+        await emit(msg.status(f"Pulling from {familiar(ref.repository)}", id_=ref.tag or wanted))
+        content = self._images.content
+        config_raw = await self._fetch_small(client, repo, parsed.config)
+        config = json.loads(config_raw)
+        diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+        if len(diff_ids) != len(parsed.layers):
+            raise InvalidArgument("image config and manifest disagree on the number of layers")
+        jobs = [_LayerJob(d, diff) for d, diff in zip(parsed.layers, diff_ids, strict=True)]
+        image_id = mf.digest_of(config_raw)
+        existing = await self._db.run(rows.get_image, image_id)
+        layers: list[Layer] = []
+        async with trio.open_nursery() as nursery:
+            parent: ChainId | None = None
+            chains = []
+            for job in jobs:
+                chain = chain_id(parent, job.diff_id)
+                chains.append(chain)
+                parent = chain
+            for job, chain in zip(jobs, chains, strict=True):
+                known = await self._db.run(rows.get_layer, chain)
+                if known is not None and self._images.layer_path(chain).exists():
+                    await emit(msg.status("Already exists", id_=msg.short_id(job.desc.digest)))
+                    job.done.set()
+                else:
+                    await emit(msg.status("Pulling fs layer", id_=msg.short_id(job.desc.digest)))
+                    nursery.start_soon(self._download, client, repo, job, emit)
+            parent = None
+            for job, chain in zip(jobs, chains, strict=True):
+                await job.done.wait()
+                if job.error is not None:
+                    raise job.error
+                layer = await self._db.run(rows.get_layer, chain)
+                if layer is None or not self._images.layer_path(chain).exists():
+                    sid = msg.short_id(job.desc.digest)
+                    await emit(msg.status("Extracting", id_=sid))
+                    layer = await self._images.register_layer_file(
+                        content.path(job.desc.digest),
+                        parent=parent,
+                        expected_diff_id=job.diff_id,
+                        keep_tar=False,
+                    )
+                    await emit(msg.status("Pull complete", id_=sid))
+                layers.append(layer)
+                parent = layer.chain_id
+        image = existing or await self._images.add_image(config_raw, layers)
+        target = f"{ref.repository}@{pulled_digest}"
+        await self._db.run(rows.set_repo_digest, target, image.id)
+        if ref.tag and not ref.digest:
+            await self._images.tag(image.id, str(ref))
+        await self._events.emit(
+            "image", "pull", str(ref) if ref.tag else target, {"name": familiar(str(ref))}
+        )
+        await emit(msg.status(f"Digest: {pulled_digest}"))
+        shown = familiar(str(ref))
+        if existing is not None:
+            await emit(msg.status(f"Status: Image is up to date for {shown}"))
+        else:
+            await emit(msg.status(f"Status: Downloaded newer image for {shown}"))
+        log.info("image.pulled", image_ref=str(ref), image_id=image.id)
+        return await self._images.resolve(image.id)
+
+    async def _fetch_small(self, client: RegistryClient, repo: str, desc: mf.Descriptor) -> bytes:
+        content = self._images.content
+        async with content.ingest_lock(desc.digest):
+            if not content.exists(desc.digest):
+                partial = content.partial(desc.digest)
+                await client.fetch_blob(repo, desc.digest, partial, size=desc.size, progress=None)
+                await trio.to_thread.run_sync(
+                    lambda: content.commit(desc.digest, partial, verified=True)
+                )
+        return content.read_bytes(desc.digest)
+
+    async def _download(
+        self, client: RegistryClient, repo: str, job: _LayerJob, emit: Emit
+    ) -> None:
+        content = self._images.content
+        sid = msg.short_id(job.desc.digest)
+        try:
+            async with self._limiter, content.ingest_lock(job.desc.digest):
+                if not content.exists(job.desc.digest):
+                    partial = content.partial(job.desc.digest)
+                    pending: list[tuple[int, int]] = []
+
+                    def progress(current: int, total: int) -> None:
+                        pending.append((current, total))
+
+                    async with trio.open_nursery() as reporter:
+
+                        async def report() -> None:
+                            while True:
+                                await trio.sleep(PROGRESS_EVERY_S)
+                                if pending:
+                                    current, total = pending[-1]
+                                    pending.clear()
+                                    await emit(
+                                        msg.progress(
+                                            "Downloading", sid, current, total or job.desc.size
+                                        )
+                                    )
+
+                        reporter.start_soon(report)
+                        await client.fetch_blob(
+                            repo, job.desc.digest, partial, size=job.desc.size, progress=progress
+                        )
+                        reporter.cancel_scope.cancel()
+                    await emit(msg.status("Verifying Checksum", id_=sid))
+                    await trio.to_thread.run_sync(
+                        lambda: content.commit(job.desc.digest, partial, verified=True)
+                    )
+                await self._db.run(
+                    rows.put_layer_blob,
+                    job.desc.digest,
+                    job.diff_id,
+                    job.desc.media_type,
+                    job.desc.size,
+                )
+                await self._db.run(rows.add_blob_source, job.desc.digest, client.domain, repo)
+            await emit(msg.status("Download complete", id_=sid))
+        except Exception as exc:  # noqa: BLE001 -- handed to the extracting task, which raises it
+            job.error = exc
+        finally:
+            job.done.set()
+
+    # -- push -------------------------------------------------------------------------
+
+    async def push(self, image: Image, ref: Reference, client: RegistryClient, emit: Emit) -> str:
+        """Push ``image`` as ``ref`` (which has a tag); returns the manifest digest."""
+        repo = ref.path
+        tag = ref.tag or "latest"
+        await emit(msg.status(f"The push refers to repository [{familiar(ref.repository)}]"))
+        diff_ids = list((image.config.get("rootfs") or {}).get("diff_ids") or [])
+        descriptors: list[mf.Descriptor | None] = [None] * len(diff_ids)
+        for diff_id in reversed(diff_ids):
+            await emit(msg.status("Preparing", id_=msg.short_id(diff_id)))
+        async with trio.open_nursery() as nursery:
+            for i, diff_id in enumerate(diff_ids):
+                nursery.start_soon(self._push_layer, client, repo, diff_id, i, descriptors, emit)
+        config_desc = mf.Descriptor(mf.DOCKER_CONFIG, image.id, len(image.raw_config))
+        if await client.blob_exists(repo, image.id, push=True) is None:
+            path = self._images.content.ingest / f"push-{image.id.removeprefix('sha256:')}.json"
+            path.write_bytes(image.raw_config)
+            try:
+                await client.upload_blob(repo, path, image.id, len(image.raw_config), progress=None)
+            finally:
+                path.unlink(missing_ok=True)
+        layers = [d for d in descriptors if d is not None]
+        raw, media_type = mf.build_manifest(config_desc, layers)
+        digest = await client.put_manifest(repo, tag, raw, media_type)
+        await self._db.run(rows.set_repo_digest, f"{ref.repository}@{digest}", image.id)
+        await emit(msg.status(f"{tag}: digest: {digest} size: {len(raw)}"))
+        await emit({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest, "Size": len(raw)}})
+        await self._events.emit("image", "push", str(ref), {"name": familiar(str(ref))})
+        log.info("image.pushed", image_ref=str(ref), digest=digest)
+        return digest
+
+    async def _push_layer(
+        self,
+        client: RegistryClient,
+        repo: str,
+        diff_id: str,
+        index: int,
+        out: list[mf.Descriptor | None],
+        emit: Emit,
+    ) -> None:
+        sid = msg.short_id(diff_id)
+        async with self._limiter:
+            blob = await self._blob_for(diff_id)
+            out[index] = blob
+            if await client.blob_exists(repo, blob.digest, push=True) is not None:
+                await emit(msg.status("Layer already exists", id_=sid))
+                return
+            for source in await self._db.run(rows.blob_sources, blob.digest, client.domain):
+                if source != repo and await client.mount_blob(repo, blob.digest, source):
+                    await emit(msg.status(f"Mounted from {source}", id_=sid))
+                    await self._db.run(rows.add_blob_source, blob.digest, client.domain, repo)
+                    return
+            pending: list[tuple[int, int]] = []
+
+            async with trio.open_nursery() as reporter:
+
+                async def report() -> None:
+                    while True:
+                        await trio.sleep(PROGRESS_EVERY_S)
+                        if pending:
+                            current, total = pending[-1]
+                            pending.clear()
+                            await emit(msg.progress("Pushing", sid, current, total))
+
+                reporter.start_soon(report)
+                await client.upload_blob(
+                    repo,
+                    self._images.content.path(blob.digest),
+                    blob.digest,
+                    blob.size,
+                    progress=lambda c, t: pending.append((c, t)),
+                )
+                reporter.cancel_scope.cancel()
+            await self._db.run(rows.add_blob_source, blob.digest, client.domain, repo)
+            await emit(msg.status("Pushed", id_=sid))
+
+    async def _blob_for(self, diff_id: str) -> mf.Descriptor:
+        """A compressed blob carrying layer ``diff_id``: one we have, or a new gzip of
+        the layer's exact tar."""
+        content = self._images.content
+        for digest, media_type, size in await self._db.run(rows.blobs_for_diff, diff_id):
+            if digest != diff_id and content.exists(digest):
+                return mf.Descriptor(media_type, digest, size)
+        if not content.exists(diff_id):
+            raise NotFound(
+                f"layer {diff_id} has no stored content to push (image imported before berth kept layer tars)"
+            )
+        async with content.ingest_lock(f"gzip:{diff_id}"):
+            digest, size = await trio.to_thread.run_sync(
+                self._gzip, diff_id, limiter=trio.CapacityLimiter(2)
+            )
+        await self._db.run(rows.put_layer_blob, digest, diff_id, mf.DOCKER_LAYER, size)
+        return mf.Descriptor(mf.DOCKER_LAYER, digest, size)
+
+    def _gzip(self, diff_id: str) -> tuple[str, int]:
+        from supervisor.images.diff import compress_gzip
+
+        content = self._images.content
+        tmp = content.ingest / f"gzip-{diff_id.removeprefix('sha256:')}.partial"
+        with content.open(diff_id) as src, open(tmp, "wb") as dst:
+            digest, size = compress_gzip(src, dst)
+        if content.exists(digest):
+            tmp.unlink(missing_ok=True)
+        else:
+            content.commit(digest, tmp, verified=True)
+        return digest, size
