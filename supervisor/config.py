@@ -102,7 +102,8 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
         events_retention_count=int(events.get("retention-count", d.events_retention_count)),
         events_retention_days=float(events.get("retention-days", d.events_retention_days)),
         insecure_registries=tuple(
-            str(r) for r in (ns.insecure_registries or _list(file_values.get("insecure-registries")))
+            str(r)
+            for r in (ns.insecure_registries or _list(file_values.get("insecure-registries")))
         ),
         restart_delay_s=restart_delay,
         restart_max_delay_s=restart_max,

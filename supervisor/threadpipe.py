@@ -19,7 +19,9 @@ import trio
 CHUNK = 65536
 
 
-async def pipe_from_thread(produce: Callable[[BinaryIO], None], write: Callable[[bytes], Awaitable[None]]) -> None:
+async def pipe_from_thread(
+    produce: Callable[[BinaryIO], None], write: Callable[[bytes], Awaitable[None]]
+) -> None:
     r, w = os.pipe2(os.O_CLOEXEC)
     reader = trio.lowlevel.FdStream(r)
 

@@ -29,7 +29,15 @@ def register(router: Router, b: Backend) -> None:
                 raise InvalidArgument(f"invalid filter '{key}'")
         images = await b.images.list_images()
         selected = [i for i in images if await _image_matches(b, i, filters)]
-        return json_response([image_summary(i) for i in selected])
+        summaries = [image_summary(i) for i in selected]
+        if filters.get("reference"):
+            # As moby: only the references that matched are listed for each image.
+            for summary in summaries:
+                for key in ("RepoTags", "RepoDigests"):
+                    summary[key] = [
+                        r for r in summary[key] if _reference_matches(r, filters["reference"])
+                    ]
+        return json_response(summaries)
 
     @router.route("GET", "/images/{name:path}")
     async def inspect_or_other(req: Request) -> Response:
@@ -162,13 +170,9 @@ async def _image_matches(b: Backend, image: Image, filters: dict[str, list[str]]
                 if k not in labels or (eq and labels[k] != val):
                     return False
         elif key == "reference":
-            import fnmatch
-
-            names = [reference.familiar(t) for t in image.tags]
             if not any(
-                fnmatch.fnmatch(n, v) or fnmatch.fnmatch(n.split(":")[0], v)
-                for n in names
-                for v in values
+                _reference_matches(reference.familiar(t), values)
+                for t in (*image.tags, *image.repo_digests)
             ):
                 return False
         elif key in ("before", "since"):
@@ -200,3 +204,12 @@ def _until(values: list[str]) -> int | None:
         return parse_time(text)
     except ValueError:
         raise InvalidArgument(f"invalid until filter: {text!r}") from None
+
+
+def _reference_matches(familiar_ref: str, patterns: list[str]) -> bool:
+    """Docker's FamiliarMatch: the pattern matches the familiar reference or its
+    repository alone (``busybox`` matches ``busybox:latest``)."""
+    import fnmatch
+
+    repo = reference.familiar(reference.parse(familiar_ref).repository)
+    return any(fnmatch.fnmatch(familiar_ref, p) or fnmatch.fnmatch(repo, p) for p in patterns)

@@ -299,6 +299,11 @@ class ImageStore:
         by_reference = _is_reference_to(name, image)
         result: list[dict[str, str]] = []
         users = await in_use(image.id)
+        if by_reference and users and len(image.tags) == 1 and not force:
+            raise Conflict(
+                f'conflict: unable to remove repository reference "{name}" (must force) - '
+                f"container {users[0][:12]} is using its referenced image {image.id.removeprefix('sha256:')[:12]}"
+            )
         if (by_reference and len(image.tags) > 1) or (by_reference and users):
             ref = reference.normalize(name)
             await self._db.run(rows.remove_tag, ref)

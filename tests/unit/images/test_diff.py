@@ -13,7 +13,9 @@ import hashlib
 import io
 import os
 import random
+import shutil
 import stat
+import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable
@@ -555,3 +557,110 @@ def test_random_trees_round_trip(tree: dict[str, object]) -> None:
         assert snapshot(dst) == expected_after_round_trip(before)
         assert write(upper)[0] == data  # deterministic
         assert stats.size == len(data)
+
+
+# -- a real overlayfs upper dir ------------------------------------------------------------------
+
+
+def _mount_overlay(
+    lower: str, merged: Path, *, upper: Path | None = None, work: Path | None = None
+) -> None:
+    opts = f"lowerdir={lower},redirect_dir=off,metacopy=off,index=off"
+    if upper is not None and work is not None:
+        opts += f",upperdir={upper},workdir={work}"
+    result = subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount overlayfs here: {result.stderr.strip()}")
+
+
+def _umount(path: Path) -> None:
+    subprocess.run(["umount", str(path)], check=True)
+
+
+@pytest.mark.root
+def test_real_overlay_upper_gives_a_layer_that_recreates_the_merged_view(tmp_path: Path) -> None:
+    """Changes made through a real overlay mount; the layer written from its upper dir,
+    unpacked and stacked on the same lower, must show exactly the merged tree."""
+    lower, upper, work, merged = (tmp_path / n for n in ("lower", "upper", "work", "merged"))
+    for d in (lower, upper, work, merged):
+        d.mkdir()
+    _file(lower / "keep", b"kept\n", 0o644)
+    _file(lower / "gone", b"deleted\n", 0o644)
+    _file(lower / "renamed", b"moved\n", 0o600)
+    (lower / "dir/sub").mkdir(parents=True)
+    _file(lower / "dir/old", b"old\n", 0o644)
+    _file(lower / "dir/sub/deep", b"deep\n", 0o644)
+    (lower / "tree").mkdir()
+    _file(lower / "tree/a", b"a\n", 0o644)
+    set_times_bottom_up(lower)
+
+    _mount_overlay(str(lower), merged, upper=upper, work=work)
+    try:
+        (merged / "gone").unlink()  # -> whiteout
+        shutil.rmtree(merged / "dir")  # removed, then made again: an opaque directory
+        (merged / "dir").mkdir()
+        _file(merged / "dir/new", b"new\n", 0o640)
+        with (merged / "keep").open("ab") as f:  # copy-up
+            f.write(b"changed\n")
+        os.chmod(merged / "keep", 0o4755)
+        os.rename(merged / "renamed", merged / "tree/renamed")  # whiteout + new file
+        (merged / "tree/b").symlink_to("a")
+        os.mkfifo(merged / "tree/fifo")
+        os.setxattr(merged / "tree/a", "user.note", b"copied up for an xattr")
+        os.link(merged / "dir/new", merged / "dir/new-link")
+        os.utime(merged / "keep", (T, T))
+        set_times_bottom_up(merged)
+        expected = snapshot(merged)
+    finally:
+        _umount(merged)
+
+    assert {b"gone", b"renamed", b"dir/old", b"dir/sub"}.isdisjoint(expected)
+    assert {b"keep", b"dir/new", b"tree/renamed", b"tree/a"} <= set(expected)
+    assert os.getxattr(upper / "dir", OPAQUE_XATTR) == b"y"
+    assert stat.S_ISCHR(os.lstat(upper / "gone").st_mode)
+    layer_dir = tmp_path / "layer"
+    data, _ = round_trip(upper, layer_dir)
+    names = [m.name for m in members(data)]
+    assert {"dir/.wh..wh..opq", ".wh.gone", ".wh.renamed"} <= set(names)
+
+    view = tmp_path / "view"
+    view.mkdir()
+    _mount_overlay(f"{layer_dir}:{lower}", view)
+    try:
+        assert snapshot(view) == expected
+    finally:
+        _umount(view)
+
+
+@pytest.mark.root
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [("/proc/version", "grew"), ("/sys/kernel/uevent_seqnum", "shrank")],
+    ids=["proc-file-larger-than-its-size", "sysfs-file-smaller-than-its-size"],
+)
+def test_file_whose_size_changes_while_read_fails_the_layer(
+    tmp_path: Path, source: str, message: str
+) -> None:
+    """What a running container appending to or truncating a file looks like: procfs and
+    sysfs files report sizes their contents do not have, so a bind mount of one stands in."""
+    if not os.path.exists(source):
+        pytest.skip(f"{source} is absent")
+    (tmp_path / "f").write_bytes(b"")
+    result = subprocess.run(
+        ["mount", "--bind", source, str(tmp_path / "f")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {result.stderr.strip()}")
+    try:
+        with pytest.raises(BerthError, match=f"'f' {message} while being archived"):
+            write_layer(tmp_path, io.BytesIO())
+    finally:
+        _umount(tmp_path / "f")
