@@ -75,7 +75,9 @@ __all__ = [
     "LoadedImage",
     "LoadedLayer",
     "chain_ids",
+    "go_json",
     "legacy_layer_ids",
+    "plan_docker_archive",
     "read_archive",
     "write_docker_archive",
 ]
