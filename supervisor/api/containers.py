@@ -103,6 +103,16 @@ def register(router: Router, b: Backend) -> None:
         )
         return Response(204)
 
+    @router.route("POST", "/containers/{id}/pause")
+    async def pause(req: Request) -> Response:
+        await m.pause(req.params["id"])
+        return Response(204)
+
+    @router.route("POST", "/containers/{id}/unpause")
+    async def unpause(req: Request) -> Response:
+        await m.unpause(req.params["id"])
+        return Response(204)
+
     @router.route("POST", "/containers/{id}/kill")
     async def kill(req: Request) -> Response:
         await m.kill(req.params["id"], req.q("signal") or None)
@@ -262,6 +272,8 @@ def register(router: Router, b: Backend) -> None:
         stop,
         restart,
         kill,
+        pause,
+        unpause,
         wait,
         remove,
         rename,

@@ -133,14 +133,15 @@ def register(router: Router, b: Backend) -> None:
         target = None
         if repo:
             target = str(reference.parse(f"{repo}:{tag}" if tag else repo).with_default_tag())
-        image = await commit_container(
-            b.images,
-            h.record,
-            b.containers.upper_dir(h.id),
-            author=req.q("author"),
-            comment=req.q("comment"),
-            changes=[c for change in changes for c in change.split("\n") if c.strip()],
-        )
+        async with b.containers.paused(h.id, pause=req.q_bool("pause", True)):
+            image = await commit_container(
+                b.images,
+                h.record,
+                b.containers.upper_dir(h.id),
+                author=req.q("author"),
+                comment=req.q("comment"),
+                changes=[c for change in changes for c in change.split("\n") if c.strip()],
+            )
         if target:
             await b.images.tag(image.id, target)
         await b.containers.announce(

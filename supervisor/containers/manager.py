@@ -679,6 +679,8 @@ class ContainerManager:
                 return
         status = h.record.state.status
         next_state(status, Op.STOP)  # 304 when not running
+        if status is Status.PAUSED:
+            await self.unpause(h.id)  # a frozen process cannot act on its stop signal
         sig = signal_number(signal_name or h.record.config.get("StopSignal"), signal.SIGTERM)
         if timeout is None:
             timeout = h.record.config.get("StopTimeout")
@@ -805,6 +807,8 @@ class ContainerManager:
     async def _force_stop(self, h: Handle) -> None:
         if h.record.state.status is Status.RESTARTING and h.restart_scope is not None:
             h.restart_scope.cancel()
+        if h.record.state.status is Status.PAUSED:
+            await self.unpause(h.id)
         notice = h.exited
         h.stopping = True
         if h.pidfd >= 0 and send_signal(h.pidfd, signal.SIGKILL):
@@ -812,6 +816,34 @@ class ContainerManager:
             await notice.wait()
         if h.supervising:
             await h.idle.wait()
+
+    async def pause(self, ref: str) -> None:
+        h = self.get(ref)
+        async with h.lock:
+            next_state(h.record.state.status, Op.PAUSE)  # 409 unless running
+            await self.runtime.pause(h.id, bundle=self.paths(h.id).bundle)
+            await self._emit(h, "pause", state={"status": Status.PAUSED})
+
+    async def unpause(self, ref: str) -> None:
+        h = self.get(ref)
+        async with h.lock:
+            next_state(h.record.state.status, Op.UNPAUSE)  # 409 unless paused
+            await self.runtime.resume(h.id, bundle=self.paths(h.id).bundle)
+            await self._emit(h, "unpause", state={"status": Status.RUNNING})
+
+    @asynccontextmanager
+    async def paused(self, ref: str, *, pause: bool) -> AsyncIterator[None]:
+        """Freeze a running container for the duration (``commit --pause``)."""
+        h = self.get(ref)
+        if not pause or h.record.state.status is not Status.RUNNING:
+            yield
+            return
+        await self.pause(h.id)
+        try:
+            yield
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.unpause(h.id)
 
     @asynccontextmanager
     async def mounted_rootfs(self, ref: str) -> AsyncIterator[tuple[Handle, Path]]:

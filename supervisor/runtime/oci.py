@@ -97,6 +97,13 @@ class OciRuntime:
             if "does not exist" not in str(exc) and "not exist" not in str(exc):
                 raise
 
+    async def pause(self, cid: str, *, bundle: Path) -> None:
+        """Freeze every process of the container (cgroup freezer, v1 or v2)."""
+        await self._run(["pause", cid], log_path=bundle / "runtime.log", what="pause")
+
+    async def resume(self, cid: str, *, bundle: Path) -> None:
+        await self._run(["resume", cid], log_path=bundle / "runtime.log", what="resume")
+
     async def kill(self, cid: str, sig: int, *, bundle: Path) -> None:
         await self._run(["kill", cid, str(sig)], log_path=bundle / "runtime.log", what="kill")
 

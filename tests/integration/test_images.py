@@ -242,3 +242,28 @@ def test_export_container_filesystem(api: Client) -> None:
         assert tar.extractfile("root/e").read() == b"exported\n"  # type: ignore[union-attr]
         assert "bin/busybox" in tar.getnames()
     api.call("DELETE", f"/containers/{cid}")
+
+
+def test_commit_running_container_pauses_it(api: Client) -> None:
+    since = f"{__import__('time').time():.9f}"
+    cid = api.run(["sh", "-c", "echo live > /root/live; sleep 30"], HostConfig={"Init": True})
+    api.wait_for(cid, lambda i: i["State"]["Running"])
+    status, body = api.request(
+        "POST", "/commit", {}, params={"container": cid, "repo": "live", "tag": "1"}
+    )
+    assert status == 201, body
+    assert api.inspect(cid)["State"]["Status"] == "running"
+    actions = [
+        e["Action"]
+        for e in api.events(
+            since=since,
+            until=f"{__import__('time').time() + 1:.9f}",
+            filters=json.dumps({"container": [cid]}),
+        )
+    ]
+    assert (
+        actions[-3:] == ["pause", "commit", "unpause"]
+        or ["pause", "unpause", "commit"] == actions[-3:]
+    )
+    api.call("DELETE", f"/containers/{cid}", params={"force": 1})
+    api.call("DELETE", "/images/live:1")

@@ -193,3 +193,21 @@ def test_list_filters_and_prefix_lookup(api: Client) -> None:
     api.call("DELETE", f"/containers/{cid}", params={"force": 1})
     status, _ = api.request("GET", "/containers/json", params={"filters": '{"bogus": ["x"]}'})
     assert status == 400
+
+
+def test_pause_unpause_and_stop_paused(api: Client) -> None:
+    cid = api.run(
+        ["sh", "-c", "while true; do date +%s%N > /tmp/t; sleep 0.05; done"],
+        HostConfig={"Init": True},
+    )
+    api.call("POST", f"/containers/{cid}/pause")
+    assert api.inspect(cid)["State"]["Status"] == "paused"
+    assert api.inspect(cid)["State"]["Paused"] is True
+    status, _ = api.request("POST", f"/containers/{cid}/pause")
+    assert status == 409
+    api.call("POST", f"/containers/{cid}/unpause")
+    assert api.inspect(cid)["State"]["Status"] == "running"
+    api.call("POST", f"/containers/{cid}/pause")
+    api.call("POST", f"/containers/{cid}/stop", params={"t": 2})
+    assert api.inspect(cid)["State"]["Status"] == "exited"
+    api.call("DELETE", f"/containers/{cid}")
