@@ -9,9 +9,15 @@ against the config's diff ids, and tags the images last.
 
 from __future__ import annotations
 
+import bz2
+import functools
+import gzip
+import lzma
+import os
+import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import structlog
 import trio
@@ -65,7 +71,8 @@ class Archives:
             return lambda: content.open(layer.diff_id)
         for digest, _, _ in await self._db.run(rows.blobs_for_diff, layer.diff_id):
             if content.exists(digest):
-                return lambda: open_layer_stream(content.open(digest))
+                # The archive writer only reads and closes it: a file-like object is enough.
+                return lambda: cast(BinaryIO, _Decompressed(content.open(digest)))
         raise NotFound(f"no stored content for layer {layer.diff_id}")
 
     async def _tar_size(self, layer: Layer) -> int:
@@ -97,7 +104,10 @@ class Archives:
         """Load every image in the archive at ``path``; returns Docker's report lines."""
         from supervisor.images.archive import read_archive
 
-        loaded = await trio.to_thread.run_sync(read_archive, path)
+        await trio.to_thread.run_sync(_decompress_in_place, path)
+        loaded = await trio.to_thread.run_sync(
+            functools.partial(read_archive, path, platform="linux/amd64")
+        )
         lines: list[str] = []
         for item in loaded:
             parent: ChainId | None = None
@@ -160,3 +170,42 @@ def _named(tag: str, names: Sequence[str]) -> bool:
         elif str(ref) == tag:
             return True
     return False
+
+
+class _Decompressed:
+    """A decompressing reader that closes the blob file under it too."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._stream = open_layer_stream(raw)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._stream.read(n)
+
+    def close(self) -> None:
+        self._stream.close()
+        self._raw.close()
+
+    def __enter__(self) -> _Decompressed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _decompress_in_place(path: Path) -> None:
+    """``docker load`` accepts gzip, bzip2 and xz archives: make ``path`` a plain tar."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    opener = (
+        gzip.open if head.startswith(b"\x1f\x8b")
+        else bz2.open if head.startswith(b"BZh")
+        else lzma.open if head.startswith(b"\xfd7zXZ\x00")
+        else None
+    )  # fmt: skip
+    if opener is None:
+        return
+    plain = path.with_suffix(".tar")
+    with opener(path, "rb") as src, open(plain, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    os.replace(plain, path)

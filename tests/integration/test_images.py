@@ -261,9 +261,27 @@ def test_commit_running_container_pauses_it(api: Client) -> None:
             filters=json.dumps({"container": [cid]}),
         )
     ]
-    assert (
-        actions[-3:] == ["pause", "commit", "unpause"]
-        or ["pause", "unpause", "commit"] == actions[-3:]
-    )
+    assert actions[-3:] == ["pause", "commit", "unpause"] or actions[-3:] == [
+        "pause",
+        "unpause",
+        "commit",
+    ]
     api.call("DELETE", f"/containers/{cid}", params={"force": 1})
     api.call("DELETE", "/images/live:1")
+
+
+def test_save_pulled_image_and_load_gzipped_archive(api: Client, registry: str) -> None:
+    import gzip
+
+    target = f"{registry}/it/savepulled"
+    api.call("POST", "/images/busybox/tag", params={"repo": target, "tag": "1"})
+    push(api, target, "1")
+    api.call("DELETE", f"/images/{target}:1")
+    status, msgs = pull(api, target, "1")
+    assert status == 200 and not errors(msgs)
+    status, archive = api.request("GET", "/images/get", params={"names": [f"{target}:1"]})
+    assert status == 200
+    api.call("DELETE", f"/images/{target}:1")
+    status, msgs = stream(api, "POST", "/images/load", raw=gzip.compress(archive, 1))
+    assert status == 200 and {"stream": f"Loaded image: {target}:1\n"} in msgs, msgs
+    assert run_output(api, f"{target}:1", ["echo", "ok"]) == b"ok\n"
