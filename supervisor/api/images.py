@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from supervisor.api.backend import Backend
 from supervisor.api.http import Produced, Request, Response, Router, Streaming, json_response
 from supervisor.api.registry import pull_response
-from supervisor.api.schema import image_inspect, image_summary
+from supervisor.api.schema import image_history, image_inspect, image_summary
 from supervisor.config import parse_duration
 from supervisor.containers.filters import label_matches
 from supervisor.containers.logs import parse_time
@@ -47,22 +47,8 @@ def register(router: Router, b: Backend) -> None:
             return json_response(image_inspect(image))
         if name.endswith("/history"):
             image = await b.images.resolve(name[: -len("/history")])
-            hist = image.config.get("history") or []
-            return json_response(
-                [
-                    {
-                        "Id": image.id if i == len(hist) - 1 else "<missing>",
-                        "Created": image.created_s,
-                        "CreatedBy": h.get("created_by", ""),
-                        "Tags": [reference.familiar(t) for t in image.tags]
-                        if i == len(hist) - 1
-                        else None,
-                        "Size": image.size if i == 0 else 0,
-                        "Comment": h.get("comment", ""),
-                    }
-                    for i, h in reversed(list(enumerate(hist)))
-                ]
-            )
+            sizes = [(await b.images.layer(c)).size for c in image.layers]
+            return json_response(image_history(image, sizes))
         raise InvalidArgument(f"unknown image endpoint: {name}")
 
     @router.route("POST", "/images/create")

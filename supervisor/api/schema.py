@@ -218,3 +218,47 @@ def _image_run_config(image: Image) -> dict[str, Any]:
         "Labels": rc.get("Labels"),
         **({"StopSignal": rc["StopSignal"]} if rc.get("StopSignal") else {}),
     }
+
+
+def image_history(image: Image, layer_sizes: list[int]) -> list[dict[str, Any]]:
+    """``GET /images/{name}/history``: newest first; each entry that made a layer gets
+    that layer's size (``empty_layer`` entries are metadata only)."""
+    from datetime import datetime
+
+    entries = []
+    layer = 0
+    for h in image.config.get("history") or []:
+        size = 0
+        if not h.get("empty_layer"):
+            size = layer_sizes[layer] if layer < len(layer_sizes) else 0
+            layer += 1
+        try:
+            created = int(
+                datetime.fromisoformat(str(h.get("created", "")).replace("Z", "+00:00")).timestamp()
+            )
+        except ValueError:
+            created = image.created_s
+        entries.append(
+            {
+                "Id": "<missing>",
+                "Created": created,
+                "CreatedBy": h.get("created_by", ""),
+                "Tags": None,
+                "Size": size,
+                "Comment": h.get("comment", ""),
+            }
+        )
+    if not entries:
+        entries.append(
+            {
+                "Id": "<missing>",
+                "Created": image.created_s,
+                "CreatedBy": "",
+                "Tags": None,
+                "Size": image.size,
+                "Comment": "",
+            }
+        )
+    entries[-1]["Id"] = image.id
+    entries[-1]["Tags"] = [familiar(t) for t in image.tags] or None
+    return list(reversed(entries))
