@@ -6,6 +6,7 @@ directory, so tests never touch /var/lib/berth or /run/berth.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -14,8 +15,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -254,3 +257,15 @@ class Daemon:
 
 def env_with_host(d: Daemon) -> dict[str, str]:
     return {**os.environ, "DOCKER_HOST": d.host, "BERTH_HOST": d.host}
+
+
+@contextlib.contextmanager
+def running_daemon(prefix: str) -> Iterator[Daemon]:
+    """A berthd on a fresh temporary root with busybox imported, cleaned up after."""
+    d = Daemon(Path(tempfile.mkdtemp(prefix=prefix)))
+    try:
+        d.start()
+        d.import_busybox()
+        yield d
+    finally:
+        d.cleanup()

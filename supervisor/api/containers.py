@@ -18,6 +18,7 @@ from supervisor.api.http import (
     Write,
     json_response,
 )
+from supervisor.api.params import parse_timestamp
 from supervisor.api.schema import container_inspect, container_summary
 from supervisor.containers import filters as container_filters
 from supervisor.containers.export import stream_rootfs
@@ -292,11 +293,5 @@ def _int_or_400(text: str, name: str) -> int:
 
 
 def _time_param(text: str) -> int:
-    """Docker's since/until: unix seconds with an optional fraction ("1700000000.5")."""
-    if not text:
-        return 0
-    try:
-        seconds, _, frac = text.partition(".")
-        return int(seconds) * 1_000_000_000 + int((frac or "0").ljust(9, "0")[:9])
-    except ValueError:
-        raise InvalidArgument(f"invalid time value: {text!r}") from None
+    """Docker's logs since/until: unix seconds with an optional fraction; 0 for none."""
+    return parse_timestamp(text, now_ns=0) or 0

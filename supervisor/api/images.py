@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 
 from supervisor.api.backend import Backend
 from supervisor.api.http import Produced, Request, Response, Router, Streaming, json_response
+from supervisor.api.params import parse_timestamp
 from supervisor.api.registry import pull_response
 from supervisor.api.schema import image_history, image_inspect, image_summary
-from supervisor.config import parse_duration
 from supervisor.containers.filters import label_matches
-from supervisor.containers.logs import parse_time
 from supervisor.errors import InvalidArgument
 from supervisor.events.filters import parse_filters
 from supervisor.images import reference
@@ -173,24 +172,8 @@ async def _image_matches(b: Backend, image: Image, filters: dict[str, list[str]]
 
 
 def _until(values: list[str]) -> int | None:
-    """Docker's ``until``: a unix timestamp, an RFC 3339 time or a duration ago ("24h")."""
-    if not values:
-        return None
-    text = values[-1]
-    now = time.time_ns()
-    try:
-        return now - int(parse_duration(text) * 1e9)
-    except ValueError:
-        pass
-    try:
-        seconds, _, frac = text.partition(".")
-        return int(seconds) * 1_000_000_000 + int((frac or "0").ljust(9, "0")[:9])
-    except ValueError:
-        pass
-    try:
-        return parse_time(text)
-    except ValueError:
-        raise InvalidArgument(f"invalid until filter: {text!r}") from None
+    """Docker's ``until`` filter: a timestamp, an RFC 3339 time or a duration ago."""
+    return parse_timestamp(values[-1], now_ns=time.time_ns(), durations=True) if values else None
 
 
 def _reference_matches(familiar_ref: str, patterns: list[str]) -> bool:

@@ -15,8 +15,9 @@ import trio
 from supervisor import __version__
 from supervisor.api.backend import Backend
 from supervisor.api.http import Request, Response, Router, Streaming, json_response
+from supervisor.api.params import parse_timestamp
 from supervisor.containers.state import Status
-from supervisor.errors import InvalidArgument, Unavailable
+from supervisor.errors import Unavailable
 from supervisor.events.filters import event_matches, parse_filters, validate_event_filters
 from supervisor.events.log import to_api
 
@@ -210,19 +211,7 @@ def register(router: Router, b: Backend) -> None:
 
 def _ts(text: str) -> int | None:
     """Docker's event since/until: unix seconds[.nanos], or an RFC 3339 time."""
-    if not text:
-        return None
-    try:
-        seconds, _, frac = text.partition(".")
-        return int(seconds) * 1_000_000_000 + int((frac or "0").ljust(9, "0")[:9])
-    except ValueError:
-        pass
-    try:
-        from supervisor.containers.logs import parse_time
-
-        return parse_time(text)
-    except ValueError:
-        raise InvalidArgument(f"invalid time value: {text!r}") from None
+    return parse_timestamp(text, now_ns=time.time_ns())
 
 
 def _os_name() -> str:

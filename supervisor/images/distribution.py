@@ -17,7 +17,8 @@ config and the manifest.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
@@ -156,30 +157,10 @@ class Distribution:
             async with self._limiter, content.ingest_lock(job.desc.digest):
                 if not content.exists(job.desc.digest):
                     partial = content.partial(job.desc.digest)
-                    pending: list[tuple[int, int]] = []
-
-                    def progress(current: int, total: int) -> None:
-                        pending.append((current, total))
-
-                    async with trio.open_nursery() as reporter:
-
-                        async def report() -> None:
-                            while True:
-                                await trio.sleep(PROGRESS_EVERY_S)
-                                if pending:
-                                    current, total = pending[-1]
-                                    pending.clear()
-                                    await emit(
-                                        msg.progress(
-                                            "Downloading", sid, current, total or job.desc.size
-                                        )
-                                    )
-
-                        reporter.start_soon(report)
+                    async with _reporting(emit, "Downloading", sid, job.desc.size) as progress:
                         await client.fetch_blob(
                             repo, job.desc.digest, partial, size=job.desc.size, progress=progress
                         )
-                        reporter.cancel_scope.cancel()
                     await emit(msg.status("Verifying Checksum", id_=sid))
                     await trio.to_thread.run_sync(
                         lambda: content.commit(job.desc.digest, partial, verified=True)
@@ -251,27 +232,14 @@ class Distribution:
                     await emit(msg.status(f"Mounted from {source}", id_=sid))
                     await self._db.run(rows.add_blob_source, blob.digest, client.domain, repo)
                     return
-            pending: list[tuple[int, int]] = []
-
-            async with trio.open_nursery() as reporter:
-
-                async def report() -> None:
-                    while True:
-                        await trio.sleep(PROGRESS_EVERY_S)
-                        if pending:
-                            current, total = pending[-1]
-                            pending.clear()
-                            await emit(msg.progress("Pushing", sid, current, total))
-
-                reporter.start_soon(report)
+            async with _reporting(emit, "Pushing", sid, blob.size) as progress:
                 await client.upload_blob(
                     repo,
                     self._images.content.path(blob.digest),
                     blob.digest,
                     blob.size,
-                    progress=lambda c, t: pending.append((c, t)),
+                    progress=progress,
                 )
-                reporter.cancel_scope.cancel()
             await self._db.run(rows.add_blob_source, blob.digest, client.domain, repo)
             await emit(msg.status("Pushed", id_=sid))
 
@@ -305,3 +273,28 @@ class Distribution:
         else:
             content.commit(digest, tmp, verified=True)
         return digest, size
+
+
+@asynccontextmanager
+async def _reporting(
+    emit: Emit, what: str, sid: str, size: int
+) -> AsyncIterator[Callable[[int, int], None]]:
+    """A progress callback for a transfer; the latest figure goes out every 100 ms, so a
+    fast transfer does not flood the client with messages."""
+    latest: list[tuple[int, int]] = []
+
+    def progress(current: int, total: int) -> None:
+        latest[:] = [(current, total)]
+
+    async def report() -> None:
+        while True:
+            await trio.sleep(PROGRESS_EVERY_S)
+            if latest:
+                ((current, total),) = latest
+                latest.clear()
+                await emit(msg.progress(what, sid, current, total or size))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(report)
+        yield progress
+        nursery.cancel_scope.cancel()

@@ -2,25 +2,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon
+from tests.daemon import Daemon, running_daemon
 
 
 @pytest.fixture(scope="session")
 def compat_daemon() -> Iterator[Daemon]:
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    root = Path(tempfile.mkdtemp(prefix="berth-compat-"))
-    d = Daemon(root)
-    d.start()
-    d.import_busybox()
-    yield d
-    d.cleanup()
+    with running_daemon("berth-compat-") as d:
+        yield d
 
 
 @pytest.fixture(scope="session")

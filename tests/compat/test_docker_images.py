@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,19 +10,6 @@ from tests.compat.test_docker_cli import docker
 from tests.daemon import Daemon, env_with_host
 
 pytestmark = [pytest.mark.root, pytest.mark.compat]
-
-
-@pytest.fixture(scope="module")
-def registry() -> Iterator[str]:
-    from tests.registry import RegistryUnavailable, running_registry
-
-    try:
-        with running_registry() as reg:
-            yield reg.address
-    except RegistryUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"registry needed under CI: {exc}")
-        pytest.skip(str(exc))
 
 
 def test_docker_push_pull_run(compat_daemon: Daemon, docker_cli: str, registry: str) -> None:
