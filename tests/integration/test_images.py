@@ -285,3 +285,34 @@ def test_save_pulled_image_and_load_gzipped_archive(api: Client, registry: str) 
     status, msgs = stream(api, "POST", "/images/load", raw=gzip.compress(archive, 1))
     assert status == 200 and {"stream": f"Loaded image: {target}:1\n"} in msgs, msgs
     assert run_output(api, f"{target}:1", ["echo", "ok"]) == b"ok\n"
+
+
+def test_push_mounts_blobs_from_another_repository(api: Client, registry: str) -> None:
+    first, second = f"{registry}/mount/one", f"{registry}/mount/two"
+    api.call("POST", "/images/busybox/tag", params={"repo": first, "tag": "1"})
+    api.call("POST", "/images/busybox/tag", params={"repo": second, "tag": "1"})
+    assert not errors(push(api, first, "1"))
+    statuses = [str(m.get("status")) for m in push(api, second, "1")]
+    assert f"Mounted from {first.split('/', 1)[1]}" in statuses, statuses
+
+
+def test_push_all_tags(api: Client, registry: str) -> None:
+    repo = f"{registry}/alltags/busybox"
+    for tag in ("a", "b"):
+        api.call("POST", "/images/busybox/tag", params={"repo": repo, "tag": tag})
+    msgs = push(api, repo)
+    digests = [
+        str(m["status"]) for m in msgs if str(m.get("status", "")).split(":")[0] in ("a", "b")
+    ]
+    assert len(digests) == 2, msgs
+
+
+def test_distribution_inspect(api: Client, registry: str) -> None:
+    repo = f"{registry}/dist/busybox"
+    api.call("POST", "/images/busybox/tag", params={"repo": repo, "tag": "1"})
+    digest = next(m["aux"]["Digest"] for m in push(api, repo, "1") if "aux" in m)  # type: ignore[index]
+    status, body = api.request("GET", f"/distribution/{repo}:1/json")
+    assert status == 200, body
+    info = json.loads(body)
+    assert info["Descriptor"]["digest"] == digest
+    assert info["Platforms"] == [{"architecture": "amd64", "os": "linux"}]
