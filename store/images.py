@@ -203,3 +203,7 @@ def unused_blobs(conn: sqlite3.Connection) -> list[str]:
 def delete_layer_blob(conn: sqlite3.Connection, digest: str) -> None:
     conn.execute("DELETE FROM layer_blobs WHERE digest = ?", (digest,))
     conn.execute("DELETE FROM blob_sources WHERE digest = ?", (digest,))
+
+
+def remove_repo_digest(conn: sqlite3.Connection, ref: str) -> None:
+    conn.execute("DELETE FROM repo_digests WHERE ref = ?", (ref,))

@@ -29,15 +29,18 @@ async def pipe_from_thread(
         with os.fdopen(w, "wb") as out:
             produce(out)
 
-    try:
-        async with trio.open_nursery() as nursery:
+    async with trio.open_nursery() as nursery:
 
-            async def writer() -> None:
-                with contextlib.suppress(BrokenPipeError):
-                    await trio.to_thread.run_sync(run)
+        async def writer() -> None:
+            with contextlib.suppress(BrokenPipeError):
+                await trio.to_thread.run_sync(run)
 
-            nursery.start_soon(writer)
+        nursery.start_soon(writer)
+        try:
             while chunk := await reader.receive_some(CHUNK):
                 await write(chunk)
-    finally:
-        await reader.aclose()
+        finally:
+            # Closing our end first lets a writer blocked on a full pipe fail with EPIPE,
+            # so the nursery can wait for the thread when the client has gone away.
+            with trio.CancelScope(shield=True):
+                await reader.aclose()

@@ -274,6 +274,9 @@ async def serve_connection(stream: trio.abc.Stream, router: Router) -> None:
         # h11.ProtocolError: the client's (Remote) or a response h11 refused (Local); either
         # way this connection is over, and the listener must not go down with it.
         return
+    except Exception:
+        log.error("api.connection_failed", exc_info=True)
+        return
     finally:
         with trio.CancelScope(shield=True):
             await stream.aclose()
@@ -342,8 +345,13 @@ async def _send_produced(
     conn: h11.Connection, stream: trio.abc.Stream, req: Request, result: Produced
 ) -> int:
     started = False
+    lock = trio.Lock()  # producers may write from several tasks (parallel layer pushes)
 
     async def write(chunk: bytes) -> None:
+        async with lock:
+            await _write_locked(chunk)
+
+    async def _write_locked(chunk: bytes) -> None:
         nonlocal started
         if not started:
             started = True

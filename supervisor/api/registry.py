@@ -10,7 +10,7 @@ from typing import Any
 
 from supervisor.api.backend import Backend
 from supervisor.api.http import Produced, Request, Response, Router, Write, json_response
-from supervisor.errors import BerthError, InvalidArgument, NotFound, berth_error_in
+from supervisor.errors import InvalidArgument, NotFound, berth_error_in
 from supervisor.events.filters import parse_filters
 from supervisor.images import progress as msg
 from supervisor.images import reference
@@ -50,7 +50,9 @@ async def pull_response(b: Backend, req: Request) -> Produced:
             found = berth_error_in(exc)
             if found is None:
                 raise
-            raise _pull_error(found, ref) from exc
+            if found is exc:
+                raise
+            raise found from exc  # the client words it as Docker: "manifest for x:y not found: ..."
 
     return Produced(produce)
 
@@ -246,13 +248,6 @@ def _search_filter(result: dict[str, Any], filters: dict[str, list[str]]) -> boo
             ):
                 return False
     return True
-
-
-def _pull_error(exc: BerthError, ref: reference.Reference) -> BerthError:
-    """Docker's wording for a missing tag: "manifest for x:y not found: ..." (404)."""
-    if isinstance(exc, NotFound) and "manifest unknown" in str(exc):
-        return NotFound(f"manifest for {reference.familiar(str(ref))} not found: {exc}")
-    return exc
 
 
 async def _save(b: Backend, names: list[str]) -> Produced:

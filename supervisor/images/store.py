@@ -308,7 +308,15 @@ class ImageStore:
             ref = reference.normalize(name)
             await self._db.run(rows.remove_tag, ref)
             await self._events.emit("image", "untag", image.id, {"name": reference.familiar(ref)})
-            return [{"Untagged": reference.familiar(ref)}]
+            result = [{"Untagged": reference.familiar(ref)}]
+            repo = reference.parse(ref).repository
+            if not any(reference.parse(t).repository == repo for t in image.tags if t != ref):
+                # The repository's last tag: Docker forgets its digest references too.
+                for digest_ref in image.repo_digests:
+                    if reference.parse(digest_ref).repository == repo:
+                        await self._db.run(rows.remove_repo_digest, digest_ref)
+                        result.append({"Untagged": reference.familiar(digest_ref)})
+            return result
         if users and not force:
             raise Conflict(
                 f"conflict: unable to delete {image.id.removeprefix('sha256:')[:12]} (must be forced) - "
@@ -347,7 +355,21 @@ class ImageStore:
     async def _gc_layers(self) -> int:
         """Delete layers and blobs no image uses; returns the bytes reclaimed."""
         reclaimed = 0
-        for chain in await self._db.run(rows.unused_layers):
+        unused = await self._db.run(rows.unused_layers)
+        parents: dict[str, str | None] = {}
+        for chain in unused:
+            layer = await self._db.run(rows.get_layer, chain)
+            parents[chain] = layer.parent if layer is not None else None
+
+        def depth(chain: str) -> int:
+            n = 0
+            while (up := parents.get(chain)) is not None:
+                n, chain = n + 1, up
+            return n
+
+        # Children first: a layer row is its child's parent (foreign key), and a layer
+        # nothing uses has only unused children.
+        for chain in sorted(unused, key=depth, reverse=True):
             await self._db.run(rows.delete_layer, chain)
             path = self.layers_dir / chain.removeprefix("sha256:")
             reclaimed += await trio.to_thread.run_sync(_remove_tree, path)

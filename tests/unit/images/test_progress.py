@@ -23,5 +23,8 @@ def test_bar_is_fifty_wide_with_arrow() -> None:
 
 def test_full_bar_and_encoding() -> None:
     assert progress.bar(100, 100).startswith("[" + "=" * 49 + ">]")
-    assert progress.encode(progress.status("Pulling fs layer", id_="abc")) == b'{"status": "Pulling fs layer", "id": "abc", "progressDetail": {}}\r\n'
+    assert (
+        progress.encode(progress.status("Pulling fs layer", id_="abc"))
+        == b'{"status": "Pulling fs layer", "id": "abc", "progressDetail": {}}\r\n'
+    )
     assert progress.error("boom") == {"errorDetail": {"message": "boom"}, "error": "boom"}
