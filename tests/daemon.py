@@ -253,6 +253,9 @@ class Daemon:
             point = line.split()[4]
             if point.startswith(str(self.root)):
                 subprocess.run(["umount", "-l", point], check=False)
+        import shutil
+
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def env_with_host(d: Daemon) -> dict[str, str]:

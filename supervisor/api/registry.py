@@ -35,8 +35,9 @@ async def pull_response(b: Backend, req: Request) -> Produced:
     if tag:
         image = f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}"
     ref = reference.parse(image)
-    if not ref.digest:
-        ref = ref.with_default_tag()
+    # No tag at all (``docker pull -a``): every tag of the repository, as Docker does;
+    # the docker CLI sends tag=latest for a plain ``docker pull name``.
+    all_tags = ref.tag is None and ref.digest is None
     credentials = _credentials(req)
 
     async def produce(write: Write) -> None:
@@ -45,7 +46,13 @@ async def pull_response(b: Backend, req: Request) -> Produced:
 
         try:
             async with _client(b, ref.domain, credentials) as client:
-                await b.distribution.pull(ref, client, emit)
+                if not all_tags:
+                    await b.distribution.pull(ref, client, emit)
+                    return
+                for name in sorted(await client.tags(ref.path)):
+                    await b.distribution.pull(
+                        reference.parse(f"{ref.repository}:{name}"), client, emit
+                    )
         except Exception as exc:
             found = berth_error_in(exc)
             if found is None:

@@ -30,6 +30,7 @@ from store.db import Database
 from supervisor.errors import InvalidArgument, NotFound
 from supervisor.events.log import EventLog
 from supervisor.images import progress as msg
+from supervisor.images.compress import gzip_file
 from supervisor.images.reference import Reference, familiar
 from supervisor.images.registry import manifest as mf
 from supervisor.images.registry.client import RegistryClient
@@ -76,7 +77,7 @@ class Distribution:
             parsed = mf.parse_manifest(raw, media_type)
         if not isinstance(parsed, mf.Manifest):
             raise InvalidArgument(f"unsupported manifest type {media_type}")
-        await emit(msg.status(f"Pulling from {familiar(ref.repository)}", id_=ref.tag or wanted))
+        await emit({"status": f"Pulling from {familiar(ref.repository)}", "id": ref.tag or wanted})
         content = self._images.content
         config_raw = await self._fetch_small(client, repo, parsed.config)
         config = json.loads(config_raw)
@@ -255,24 +256,20 @@ class Distribution:
                 f"layer {diff_id} has no stored content to push (image imported before berth kept layer tars)"
             )
         async with content.ingest_lock(f"gzip:{diff_id}"):
-            digest, size = await trio.to_thread.run_sync(
-                self._gzip, diff_id, limiter=trio.CapacityLimiter(2)
-            )
-        await self._db.run(rows.put_layer_blob, digest, diff_id, mf.DOCKER_LAYER, size)
+            for digest, media_type, size in await self._db.run(rows.blobs_for_diff, diff_id):
+                if digest != diff_id and content.exists(digest):
+                    return mf.Descriptor(media_type, digest, size)  # a concurrent push made it
+            tmp = content.ingest / f"gzip-{diff_id.removeprefix('sha256:')}.partial"
+            try:
+                digest, size = await gzip_file(content.path(diff_id), tmp)
+                if not content.exists(digest):
+                    await trio.to_thread.run_sync(
+                        lambda: content.commit(digest, tmp, verified=True)
+                    )
+            finally:
+                tmp.unlink(missing_ok=True)
+            await self._db.run(rows.put_layer_blob, digest, diff_id, mf.DOCKER_LAYER, size)
         return mf.Descriptor(mf.DOCKER_LAYER, digest, size)
-
-    def _gzip(self, diff_id: str) -> tuple[str, int]:
-        from supervisor.images.diff import compress_gzip
-
-        content = self._images.content
-        tmp = content.ingest / f"gzip-{diff_id.removeprefix('sha256:')}.partial"
-        with content.open(diff_id) as src, open(tmp, "wb") as dst:
-            digest, size = compress_gzip(src, dst)
-        if content.exists(digest):
-            tmp.unlink(missing_ok=True)
-        else:
-            content.commit(digest, tmp, verified=True)
-        return digest, size
 
 
 @asynccontextmanager

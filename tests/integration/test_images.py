@@ -323,3 +323,15 @@ def test_distribution_inspect(api: Client, registry: str) -> None:
     info = json.loads(body)
     assert info["Descriptor"]["digest"] == digest
     assert info["Platforms"] == [{"architecture": "amd64", "os": "linux"}]
+
+
+def test_pull_without_tag_pulls_all_tags(api: Client, registry: str) -> None:
+    repo = f"{registry}/pullall/busybox"
+    for tag in ("x", "y"):
+        api.call("POST", "/images/busybox/tag", params={"repo": repo, "tag": tag})
+        push(api, repo, tag)
+        api.call("DELETE", f"/images/{repo}:{tag}")
+    status, msgs = pull(api, repo)
+    assert status == 200 and not errors(msgs), msgs
+    tags = api.call("GET", f"/images/{repo}:x/json")["RepoTags"]
+    assert f"{repo}:x" in tags and f"{repo}:y" in tags
