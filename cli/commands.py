@@ -124,11 +124,15 @@ def _create(client: Client, parsed: Parsed) -> str:
     try:
         created = client.post("/containers/create", body, name=parsed.text("name"))
     except DaemonError as exc:
-        if exc.status == 404:
-            # The only 404 of /containers/create: the image is missing.  Docker
-            # would pull it here; pulling arrives with the registry client.
-            err(f"Unable to find image '{normalize_reference(parsed.args[0])}' locally")
-        raise
+        if exc.status != 404:
+            raise
+        # The only 404 of /containers/create: the image is missing. Pull it, as docker
+        # does (progress on stderr), then create again.
+        from cli.imagecmds import pull_for_run
+
+        err(f"Unable to find image '{normalize_reference(parsed.args[0])}' locally")
+        pull_for_run(client, parsed.args[0])
+        created = client.post("/containers/create", body, name=parsed.text("name"))
     for warning in get_list(created, "Warnings"):
         if isinstance(warning, str) and warning:
             err(f"WARNING: {warning}")

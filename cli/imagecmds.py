@@ -173,6 +173,34 @@ def cmd_pull(client: Client, parsed: Parsed) -> int:
     return 0
 
 
+def pull_for_run(client: Client, image: str) -> None:
+    """What ``docker run``/``create`` do for a missing image: pull it, progress on stderr.
+
+    Raises:
+        ClientError / DaemonError: the pull failed (the caller reports it, exit 125).
+    """
+    from cli.progress import DEFAULT_WIDTH, ProgressDisplay, StreamError
+
+    ref = _parse_reference(image)
+    if ref.name_only:
+        ref = ref.with_default_tag()
+    query: dict[str, object] = {"fromImage": ref.name, "tag": ref.digest or ref.tag}
+
+    def to_stderr(text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    display = ProgressDisplay(to_stderr, terminal=False, width=DEFAULT_WIDTH)
+    with client.request(
+        "POST", "/images/create", query=query, headers=_registry_auth(ref.domain)
+    ) as response:
+        try:
+            for message in response.iter_json():
+                display.feed(message)
+        except StreamError as exc:
+            raise ClientError(str(exc)) from None
+
+
 def cmd_push(client: Client, parsed: Parsed) -> int:
     """``berth push``: ``POST /images/{name}/push?tag=`` with the stored credentials."""
     ref = _parse_reference(parsed.args[0])

@@ -87,6 +87,10 @@ class Distribution:
         jobs = [_LayerJob(d, diff) for d, diff in zip(parsed.layers, diff_ids, strict=True)]
         image_id = mf.digest_of(config_raw)
         existing = await self._db.run(rows.get_image, image_id)
+        # Docker: "up to date" only when this reference already named this image.
+        before = (
+            await self._db.run(rows.resolve_tag, str(ref)) if ref.tag and not ref.digest else None
+        )
         layers: list[Layer] = []
         async with trio.open_nursery() as nursery:
             parent: ChainId | None = None
@@ -131,7 +135,7 @@ class Distribution:
         )
         await emit(msg.status(f"Digest: {pulled_digest}"))
         shown = familiar(str(ref))
-        if existing is not None:
+        if existing is not None and (before == image_id or ref.digest):
             await emit(msg.status(f"Status: Image is up to date for {shown}"))
         else:
             await emit(msg.status(f"Status: Downloaded newer image for {shown}"))

@@ -416,3 +416,29 @@ def test_save_to_a_pipe_closed_early_lets_berthd_stop(fresh_daemon: Daemon, tmp_
     finally:
         if fresh_daemon.proc is not None:
             fresh_daemon.kill9()
+
+
+def test_run_pulls_a_missing_image(daemon: Daemon, registry: str) -> None:
+    import subprocess as sp
+
+    from tests.daemon import env_with_host
+
+    api = daemon.client
+    ref = f"{registry}/cli-autopull/busybox:1"
+    api.call("POST", "/images/busybox/tag", params={"repo": ref.rsplit(":", 1)[0], "tag": "1"})
+    status, _ = api.request("POST", f"/images/{ref.rsplit(':', 1)[0]}/push", params={"tag": "1"})
+    assert status == 200
+    api.call("DELETE", f"/images/{ref}")
+    berth = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "berth")
+    r = sp.run(
+        [berth, "run", "--rm", ref, "echo", "pulled-and-ran"],
+        env=env_with_host(daemon),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "pulled-and-ran\n"
+    assert f"Unable to find image '{ref}' locally" in r.stderr
+    assert "Status: Downloaded newer image" in r.stderr
+    assert "Traceback" not in r.stderr
