@@ -85,6 +85,12 @@ class ExitNotice:
         await self.event.wait()
 
 
+def _set_event() -> trio.Event:
+    event = trio.Event()
+    event.set()
+    return event
+
+
 @attrs.define(eq=False)
 class Handle:
     record: Container
@@ -101,6 +107,7 @@ class Handle:
     restart_delay_s: float = 0.0
     oom_announced: bool = False
     pending_output: _Output | None = None
+    cleaned: trio.Event = attrs.field(factory=_set_event)  # the last run's runtime state is gone
     launched_state: dict[str, Any] = attrs.field(factory=dict)  # state to record with "start"
 
     @property
@@ -381,6 +388,7 @@ class ContainerManager:
         """
         c = h.record
         paths = self.paths(c.id)
+        await h.cleaned.wait()  # the previous run's runtime state must be gone first
         image = await self._images.resolve(c.image_id)
         await trio.to_thread.run_sync(self._prepare_rootfs, paths, self._images.lowerdirs(image))
         try:
@@ -599,37 +607,64 @@ class ContainerManager:
 
         with trio.CancelScope(shield=True):
             decision = decide()
-            async with trio.open_nursery() as nursery:
-                # The runtime's clean-up and the record of the exit are independent.
-                nursery.start_soon(self.runtime.delete, h.id, paths.bundle, True)
-                if oom and not h.oom_announced:
-                    await self._emit(h, "oom")
-                h.oom_announced = False
-                state = {
-                    "status": Status.RESTARTING if decision.restart else Status.EXITED,
-                    "pid": 0,
-                    "exit_code": code,
-                    "oom_killed": oom,
-                    "finished_at": _now(),
-                }
-                await self._emit(h, "die", state=state, exitCode=str(code))
-                if decision.restart and not decide().restart:
-                    decision = decide()  # stopped while the exit was being recorded
-                    await self._save(h, status=Status.EXITED)
-            self._cgroups.remove(h.id)
+            if oom and not h.oom_announced:
+                await self._emit(h, "oom")
+            h.oom_announced = False
+            state = {
+                "status": Status.RESTARTING if decision.restart else Status.EXITED,
+                "pid": 0,
+                "exit_code": code,
+                "oom_killed": oom,
+                "finished_at": _now(),
+            }
+            await self._emit(h, "die", state=state, exitCode=str(code))
+            if decision.restart and not decide().restart:
+                decision = decide()  # stopped while the exit was being recorded
+                await self._save(h, status=Status.EXITED)
+            # The runtime's clean-up runs after the exit is recorded and announced, off the
+            # path of clients waiting for it: the next launch and the removal of the files
+            # wait for ``h.cleaned``; nothing else needs to.
+            h.cleaned = trio.Event()
+            assert self._nursery is not None
+            self._nursery.start_soon(self._clean_up_run, h, paths, not decision.restart)
             log.info("container.exited", exit_code=code, oom_killed=oom, restart=decision.restart)
             notice, h.exited = h.exited, ExitNotice()
             notice.code = code
             notice.set()
             if not decision.restart:
                 h.backoff_s = 0.0
-                await trio.to_thread.run_sync(_unmount_quietly, paths.rootfs)
                 return False
             h.backoff_s = decision.next_backoff_s
             h.restart_delay_s = decision.delay_s
             log.info("container.restart_scheduled", delay_s=decision.delay_s)
             return True
         raise AssertionError("unreachable: the shielded scope never swallows exceptions")
+
+    async def _collect(self, h: Handle, paths: Paths) -> None:
+        """The rest of a removal: after the last run's clean-up, the runtime state (if
+        any is left), cgroups, mount and directories."""
+        with trio.CancelScope(shield=True):
+            await h.cleaned.wait()
+            try:
+                await self.runtime.delete(h.id, bundle=paths.bundle, force=True)
+            except BerthError as exc:
+                log.warning("container.cleanup_failed", container_id=h.id, error=str(exc))
+            self._cgroups.remove(h.id)
+            await trio.to_thread.run_sync(_remove_dirs, paths)
+
+    async def _clean_up_run(self, h: Handle, paths: Paths, unmount: bool) -> None:
+        """After an exit: the runtime's state and cgroups, then (unless the container
+        restarts) the rootfs mount. Never cancelled midway (shielded)."""
+        try:
+            with trio.CancelScope(shield=True):
+                await self.runtime.delete(h.id, paths.bundle, True)
+                self._cgroups.remove(h.id)
+                if unmount:
+                    await trio.to_thread.run_sync(_unmount_quietly, paths.rootfs)
+        except BerthError as exc:
+            log.warning("container.cleanup_failed", container_id=h.id, error=str(exc))
+        finally:
+            h.cleaned.set()
 
     async def _restart_after_backoff(self, h: Handle) -> _Output | None:
         delay = h.restart_delay_s
@@ -779,11 +814,10 @@ class ContainerManager:
             h.record = rows.with_state(h.record, status=Status.REMOVING)
             paths = self.paths(h.id)
             with trio.CancelScope(shield=True):
-                await self.runtime.delete(h.id, bundle=paths.bundle, force=True)
-                self._cgroups.remove(h.id)
-                # Forget first, then collect the files: once the row and the destroy event
-                # are committed nothing can reach the container's files through the API,
-                # and files a crash leaves behind are swept at the next start.
+                # Forget first, then collect: once the row and the destroy event are
+                # committed nothing can reach the container through the API; its runtime
+                # state, cgroups and files go afterwards, and what a crash leaves behind is
+                # swept at the next start.
                 await self._events.emit(
                     "container",
                     "destroy",
@@ -793,7 +827,7 @@ class ContainerManager:
                 )
                 self._handles.pop(h.id, None)
                 assert self._nursery is not None
-                self._nursery.start_soon(trio.to_thread.run_sync, _remove_dirs, paths)
+                self._nursery.start_soon(self._collect, h, paths)
         notice.code = h.record.state.exit_code
         notice.set()
         log.info("container.removed", container_id=h.id)
@@ -855,6 +889,7 @@ class ContainerManager:
         """
         h = self.get(ref)
         async with h.lock:
+            await h.cleaned.wait()  # a finished run's unmount must not pull it from under us
             paths = self.paths(h.id)
             was_mounted = rootfs_mod.is_mountpoint(paths.rootfs)
             if not was_mounted:

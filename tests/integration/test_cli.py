@@ -424,11 +424,14 @@ def test_unknown_container_one_line_error_exit_1(cli: Cli, command: list[str]) -
 
 
 def test_run_unknown_image_exits_125(cli: Cli) -> None:
-    proc = cli("run", "--rm", "cli-no-such-image:1", "true")
+    # A registry on loopback where nothing listens: run tries to pull, as docker does,
+    # and fails without sending anything off this machine.
+    proc = cli("run", "--rm", "127.0.0.1:9/cli-no-such-image:1", "true")
     assert proc.returncode == 125
-    assert proc.stderr.splitlines()[-1] == (
-        "Error response from daemon: No such image: cli-no-such-image:1"
-    )
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "Unable to find image '127.0.0.1:9/cli-no-such-image:1' locally"
+    assert lines[-1].startswith("Error response from daemon: ")
+    assert "connection refused" in lines[-1]
 
 
 @pytest.mark.parametrize(
