@@ -9,7 +9,7 @@ SOCK ?= /run/berth/berth.sock
 DEMO_LOG ?= /var/log/berthd-demo.log
 # Debian packages the daemon and the tests need (docker-registry, htpasswd and skopeo for the registry tests).
 APT_PACKAGES := python3 python3-venv python3-pip runc crun tini busybox-static iproute2 ca-certificates curl procps kmod \
-  docker-registry apache2-utils skopeo
+  docker-registry apache2-utils skopeo umoci iptables
 
 .PHONY: setup system-packages demo test lint stop-demo bench
 
@@ -59,3 +59,5 @@ lint: setup
 
 bench: setup
 	$(BIN)/python tests/bench/bench_run.py
+	$(BIN)/python tests/bench/bench_images.py
+	$(BIN)/python -m tests.bench.bench_proxy 100 5

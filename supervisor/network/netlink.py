@@ -1,9 +1,9 @@
 """Host plumbing for bridge networks: bridges, network namespaces, veth pairs, NAT.
 
 Every function here is SYNCHRONOUS and blocking. Call it from a trio worker thread,
-one call at a time (``NetlinkWorker.run`` does both)::
+one call at a time (``supervisor.network.worker.NetlinkWorker.run`` does both)::
 
-    worker = NetlinkWorker()
+    worker = NetlinkWorker()  # one per daemon
     await worker.run(netlink.ensure_bridge, "berth0", "10.213.0.1/20")
 
 Why threads: pyroute2's synchronous ``IPRoute`` runs a private asyncio event loop in the
@@ -407,6 +407,16 @@ def _configure_inside(
         ns.link("set", index=index, state="up")
         if gateway is not None:
             ns.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=index)
+
+
+def loopback_up(netns_name: str) -> None:
+    """Bring ``lo`` up in a namespace without attaching it anywhere (``--network none``,
+    which Docker gives a loopback interface and nothing else). Idempotent."""
+    with _iproute(netns_name) as ns:
+        lo = _lookup(ns, "lo")
+        if lo is None:
+            raise BerthError(f"no loopback interface in {netns_name}")
+        ns.link("set", index=lo, state="up")
 
 
 def detach(host_ifname: str) -> None:

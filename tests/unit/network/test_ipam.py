@@ -88,6 +88,7 @@ def test_parse_subnet_invalid_raises_moby_message(text: str, message: str) -> No
     assert exc.value.status == 400
 
 
+@pytest.mark.slow
 @given(st.ip_addresses(v=4), st.integers(min_value=0, max_value=30))
 def test_parse_subnet_round_trips_canonical_networks(addr: IPv4Address, bits: int) -> None:
     network = IPv4Network((addr, bits), strict=False)
@@ -236,6 +237,7 @@ def allocation_cases(draw: st.DrawFn) -> tuple[IPv4Network, set[IPv4Address], IP
     return net, used, gateway
 
 
+@pytest.mark.slow
 @given(allocation_cases())
 def test_allocate_returns_lowest_free_host(
     case: tuple[IPv4Network, set[IPv4Address], IPv4Address],
@@ -249,6 +251,7 @@ def test_allocate_returns_lowest_free_host(
     assert allocate(net, used=used, gateway=gateway) == free[0]
 
 
+@pytest.mark.slow
 @given(allocation_cases(), st.ip_addresses(v=4))
 def test_allocate_requested_accepts_exactly_free_hosts(
     case: tuple[IPv4Network, set[IPv4Address], IPv4Address], requested: IPv4Address
@@ -325,6 +328,7 @@ def test_pool_with_size_not_smaller_than_base_yields_base() -> None:
     assert list(Pool(IPv4Network("10.213.0.0/24"), 16).subnets()) == [IPv4Network("10.213.0.0/24")]
 
 
+@pytest.mark.slow
 @given(st.lists(st.builds(lambda a, b: IPv4Network((a, b), strict=False),
                           st.ip_addresses(v=4), st.integers(min_value=8, max_value=30)),
                 max_size=8))  # fmt: skip

@@ -32,7 +32,11 @@ TCP, UDP, SCTP = Proto.TCP, Proto.UDP, Proto.SCTP
 
 
 def pb(
-    host_ip: str = "", host_port: int = 0, container_port: int = 80, proto: Proto = TCP, end: int = 0
+    host_ip: str = "",
+    host_port: int = 0,
+    container_port: int = 80,
+    proto: Proto = TCP,
+    end: int = 0,
 ) -> PortBinding:
     return PortBinding(host_ip, host_port, container_port, proto, end)
 
@@ -144,6 +148,7 @@ def bindings(draw: st.DrawFn) -> PortBinding:
     return PortBinding(draw(host_ips), host_port, draw(ports), draw(st.sampled_from(Proto)), end)
 
 
+@pytest.mark.slow
 @given(bindings())
 def test_format_then_parse_port_spec_round_trips(binding: PortBinding) -> None:
     assert parse_port_spec(format_port_spec(binding)) == [binding]
@@ -171,7 +176,9 @@ def test_format_port_spec_examples() -> None:
 
 
 def test_to_port_bindings_groups_by_container_port() -> None:
-    got = to_port_bindings([pb(host_port=8080), pb("127.0.0.1", 8081), pb(container_port=53, proto=UDP)])
+    got = to_port_bindings(
+        [pb(host_port=8080), pb("127.0.0.1", 8081), pb(container_port=53, proto=UDP)]
+    )
     assert got == {
         "80/tcp": [{"HostIp": "", "HostPort": "8080"}, {"HostIp": "127.0.0.1", "HostPort": "8081"}],
         "53/udp": [{"HostIp": "", "HostPort": ""}],
@@ -235,19 +242,25 @@ def test_from_port_bindings_invalid_raises_moby_message(api: object, message: st
         from_port_bindings(api)
 
 
+@pytest.mark.slow
 @given(st.lists(bindings(), max_size=6))
 def test_to_then_from_port_bindings_round_trips(items: list[PortBinding]) -> None:
     assert sorted(from_port_bindings(to_port_bindings(items))) == sorted(items)
 
 
-@given(st.dictionaries(st.text(max_size=8), st.one_of(st.none(), st.lists(st.dictionaries(
-    st.sampled_from(["HostIp", "HostPort"]), st.text(alphabet="0123456789.:-ab", max_size=8))))))
-)  # fmt: skip
+api_entries = st.dictionaries(
+    st.sampled_from(["HostIp", "HostPort"]), st.text(alphabet="0123456789.:-ab", max_size=8)
+)
+
+
+@pytest.mark.slow
+@given(st.dictionaries(st.text(max_size=8), st.one_of(st.none(), st.lists(api_entries))))
 def test_from_port_bindings_never_raises_anything_but_invalid_argument(api: object) -> None:
     try:
-        from_port_bindings(api)
+        result = from_port_bindings(api)
     except InvalidArgument:
-        pass
+        return
+    assert all(isinstance(b, PortBinding) for b in result)
 
 
 def test_parse_port_key() -> None:
@@ -307,6 +320,13 @@ def test_network_settings_ports_lists_unpublished_as_null() -> None:
         "9000/tcp": [{"HostIp": "::1", "HostPort": "9000"}],
     }
     assert list(got) == ["53/udp", "80/tcp", "443/tcp", "9000/tcp"]
+
+
+def test_network_settings_ports_lists_every_binding_of_a_port() -> None:
+    got = network_settings_ports([], [pb(host_port=8080), pb("::1", 8081)])
+    assert got == {
+        "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::1", "HostPort": "8081"}]
+    }
 
 
 def test_container_ports_published_then_exposed() -> None:
@@ -386,7 +406,9 @@ def P(ip: str = "", private: int = 0, public: int = 0, kind: str = "tcp") -> dic
         "none", "odd-values",
     ],
 )  # fmt: skip
-def test_displayable_ports_matches_docker_cli(ports: list[dict[str, object]], expected: str) -> None:
+def test_displayable_ports_matches_docker_cli(
+    ports: list[dict[str, object]], expected: str
+) -> None:
     assert displayable_ports(ports) == expected
 
 
