@@ -7,6 +7,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# A loaded 2-core CI machine makes per-example timings meaningless: no deadlines, and no
+# "too slow" health check (timings are the benchmarks' business, not the tests').
+settings.register_profile("berth", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("berth")
 
 if TYPE_CHECKING:
     from tests.registry import RunningRegistry
