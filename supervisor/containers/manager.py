@@ -323,12 +323,17 @@ class ContainerManager:
             path=result.path,
             args=result.args,
         )
-        await self._db.run(rows.insert, record)
         h = Handle(record=record)
+        # The row and its create event commit together (409 for a taken name: neither).
+        await self._events.emit(
+            "container",
+            "create",
+            cid,
+            {**record.labels, "image": record.image_ref, "name": record.name},
+            with_change=functools.partial(rows.insert, c=record),
+        )
         self._handles[cid] = h
-        paths = self.paths(cid)
-        paths.data.mkdir(parents=True, exist_ok=True)
-        await self._emit(h, "create")
+        self.paths(cid).data.mkdir(parents=True, exist_ok=True)
         log.info("container.created", container_id=cid, container_name=name)
         return record
 
