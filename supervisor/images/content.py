@@ -118,18 +118,3 @@ class ContentStore:
         """Forget half-written small blobs (partials of big ones are kept for resume)."""
         for p in self.ingest.glob("*.bytes"):
             p.unlink(missing_ok=True)
-
-    def disk_usage(self) -> int:
-        return sum(p.stat().st_size for p in self.blobs.iterdir())
-
-
-def copy_into(src: BinaryIO, dst: Path) -> tuple[str, int]:
-    """Copy ``src`` to ``dst`` hashing on the way; returns (digest, size)."""
-    sha = hashlib.sha256()
-    size = 0
-    with open(dst, "wb") as out:
-        while chunk := src.read(CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    return "sha256:" + sha.hexdigest(), size

@@ -9,6 +9,7 @@ A layer directory appears under its final name only once completely unpacked
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -73,16 +74,6 @@ def chain_id(parent: str | None, diff_id: str) -> ChainId:
     if parent is None:
         return ChainId(diff_id)
     return ChainId("sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest())
-
-
-class _null:
-    """A context manager standing in for "no copy"."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def now_rfc3339() -> str:
@@ -220,7 +211,10 @@ class ImageStore:
         try:
             dest = work / "diff"
             dest.mkdir()
-            with open(path, "rb") as raw, open(tar_copy, "wb") if keep_tar else _null() as copy:
+            with (
+                open(path, "rb") as raw,
+                open(tar_copy, "wb") if keep_tar else contextlib.nullcontext() as copy,
+            ):
                 reader = _TeeReader(open_layer_stream(raw), copy)
                 stats = unpack_layer(reader, dest)  # type: ignore[arg-type]
                 reader.drain()
@@ -271,10 +265,6 @@ class ImageStore:
         if found is None:
             raise NotFound(f"layer {chain} is not in the store")
         return found
-
-    def layer_tar(self, diff_id: str) -> Path | None:
-        """The uncompressed tar of a layer, if the content store has it."""
-        return self.content.path(diff_id) if self.content.exists(diff_id) else None
 
     # -- tags and removal -----------------------------------------------------------
 
