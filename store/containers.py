@@ -15,10 +15,11 @@ import attrs
 from supervisor.containers.state import Status
 from supervisor.errors import Conflict
 from supervisor.model import Container, ContainerId, ContainerState, ImageId
+from supervisor.network.ports import PortBinding, Proto
 
 _STATE_COLUMNS = (
     "status, pid, pid_start, exit_code, error, oom_killed, started_at, finished_at, "
-    "restart_count, manually_stopped"
+    "restart_count, manually_stopped, ports"
 )
 _SELECT = (
     "SELECT c.id, c.name, c.created_ns, c.image_ref, c.image_id, c.config, c.host_config, "
@@ -29,7 +30,9 @@ _SELECT = (
 
 def _row(row: tuple[object, ...]) -> Container:
     (cid, name, created, ref, image_id, config, host_config, path, args, *state) = row
-    status, pid, pid_start, exit_code, error, oom, started, finished, restarts, manual = state
+    status, pid, pid_start, exit_code, error, oom, started, finished, restarts, manual, ports = (
+        state
+    )
     return Container(
         id=ContainerId(str(cid)),
         name=str(name),
@@ -51,6 +54,7 @@ def _row(row: tuple[object, ...]) -> Container:
             finished_at=str(finished),
             restart_count=int(str(restarts)),
             manually_stopped=bool(manual),
+            ports=_load_ports(str(ports)),
         ),
     )
 
@@ -85,7 +89,7 @@ def insert(conn: sqlite3.Connection, c: Container) -> None:
 def save_state(conn: sqlite3.Connection, cid: str, s: ContainerState) -> None:
     conn.execute(
         "UPDATE container_state SET status=?, pid=?, pid_start=?, exit_code=?, error=?, oom_killed=?, "
-        "started_at=?, finished_at=?, restart_count=?, manually_stopped=? WHERE id=?",
+        "started_at=?, finished_at=?, restart_count=?, manually_stopped=?, ports=? WHERE id=?",
         (
             s.status.value,
             s.pid,
@@ -97,6 +101,7 @@ def save_state(conn: sqlite3.Connection, cid: str, s: ContainerState) -> None:
             s.finished_at,
             s.restart_count,
             int(s.manually_stopped),
+            _dump_ports(s.ports),
             cid,
         ),
     )
@@ -113,7 +118,29 @@ _STATE_FIELDS: dict[str, Callable[[Any], object]] = {
     "finished_at": str,
     "restart_count": int,
     "manually_stopped": int,
+    "ports": lambda v: _dump_ports(v),
 }
+
+
+def _dump_ports(ports: tuple[PortBinding, ...]) -> str:
+    return json.dumps(
+        [
+            {
+                "HostIp": b.host_ip,
+                "HostPort": b.host_port,
+                "ContainerPort": b.container_port,
+                "Proto": str(b.proto),
+            }
+            for b in ports
+        ]
+    )
+
+
+def _load_ports(text: str) -> tuple[PortBinding, ...]:
+    return tuple(
+        PortBinding(e["HostIp"], int(e["HostPort"]), int(e["ContainerPort"]), Proto(e["Proto"]))
+        for e in json.loads(text or "[]")
+    )
 
 
 def update_state(conn: sqlite3.Connection, cid: str, changes: dict[str, Any]) -> None:

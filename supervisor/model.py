@@ -13,6 +13,7 @@ from typing import Any, NewType
 import attrs
 
 from supervisor.containers.state import Status
+from supervisor.network.ports import PortBinding
 
 ContainerId = NewType("ContainerId", str)
 ImageId = NewType("ImageId", str)  # "sha256:<hex>"
@@ -37,6 +38,7 @@ class ContainerState:
     finished_at: str = ZERO_TIME
     restart_count: int = 0
     manually_stopped: bool = False
+    ports: tuple[PortBinding, ...] = ()  # what the current run published, as bound
 
 
 @attrs.frozen

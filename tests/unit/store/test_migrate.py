@@ -524,3 +524,40 @@ def test_store_update_state_writes_only_given_fields(db: Database) -> None:
     db.run_sync(rows.update_state, c.id, {"manually_stopped": True})
     got = db.run_sync(rows.get, c.id)
     assert got is not None and got.state.exit_code == 7 and got.state.manually_stopped
+
+
+def test_migrate_0003_adds_networks_and_keeps_containers(conn: sqlite3.Connection) -> None:
+    assert migrate(conn, target=2) == 2  # N-1
+    db = Database(conn)
+    c = container(91, "kept", status=Status.EXITED)
+    conn.execute(
+        "INSERT INTO containers (id, name, created_ns, image_ref, image_id, config, host_config, path, args) "
+        "VALUES (?, 'kept', 1, 'busybox', 'sha256:e', '{}', '{}', 'sh', '[]')",
+        (c.id,),
+    )
+    conn.execute("INSERT INTO container_state (id, status) VALUES (?, 'exited')", (c.id,))
+    assert migrate(conn, target=3) == 3
+    assert {"networks", "endpoints"} <= tables(conn)
+    got = db.run_sync(rows.get, c.id)
+    assert got is not None and got.state.ports == ()
+    assert columns(conn, "endpoints") == [
+        "container_id",
+        "network_id",
+        "id",
+        "position",
+        "aliases",
+        "requested_ip",
+        "mac_address",
+        "ip",
+    ]
+
+
+def test_store_ports_round_trip(db: Database) -> None:
+    from supervisor.network.ports import PortBinding, Proto
+
+    c = container(92, "ported")
+    db.run_sync(rows.insert, c)
+    bound = (PortBinding("", 8080, 80, Proto.TCP), PortBinding("127.0.0.1", 5353, 53, Proto.UDP))
+    db.run_sync(rows.update_state, c.id, {"ports": bound})
+    got = db.run_sync(rows.get, c.id)
+    assert got is not None and got.state.ports == bound
