@@ -70,9 +70,26 @@ class Resources:
 
 @attrs.frozen
 class BindMount:
+    """A bind mount: ``rbind`` (or ``bind`` when not ``recursive``), its propagation,
+    ``ro`` or ``rw`` — the options moby's ``WithMounts`` gives user binds and volumes."""
+
     source: str
     destination: str
     readonly: bool = False
+    propagation: str = "rprivate"
+    recursive: bool = True
+
+
+@attrs.frozen
+class TmpfsMount:
+    """A tmpfs at ``destination``; ``options`` are final (see
+    ``supervisor.volumes.mounts.tmpfs_options``: Docker's defaults merged with the user's)."""
+
+    destination: str
+    options: tuple[str, ...] = ("noexec", "nosuid", "nodev", "rprivate")
+
+
+UserMount = BindMount | TmpfsMount
 
 
 @attrs.frozen
@@ -92,7 +109,8 @@ class SpecInput:
     cgroups_path: str = ""
     resources: Resources = Resources()
     network_mode: str = "none"  # "none" | "host" | a netns path
-    binds: tuple[BindMount, ...] = ()
+    binds: tuple[BindMount, ...] = ()  # berth's own (/etc/hosts...): a user mount replaces one
+    mounts: tuple[UserMount, ...] = ()  # the user's binds, volumes and tmpfs mounts
     nofile: tuple[int, int] = (1048576, 1048576)  # already capped to the daemon's hard limit
     swap_accounting: bool = True
 
@@ -228,12 +246,38 @@ def _mounts(inp: SpecInput) -> list[dict[str, object]]:
                 "options": ["rbind", "ro"],
             }
         )
-    for b in inp.binds:
-        options = ["rbind", "rprivate", "ro" if b.readonly else "rw"]
-        mounts.append(
-            {"destination": b.destination, "type": "bind", "source": b.source, "options": options}
-        )
+    # moby ``WithMounts``: a user mount replaces a default one at the same destination
+    # (one on /dev replaces everything below /dev too), and the user's mounts plus
+    # berth's own binds are sorted by depth so a parent is mounted before its children.
+    user = {m.destination for m in inp.mounts}
+    if user:
+        mounts = [
+            m
+            for m in mounts
+            if m["destination"] not in user
+            and not ("/dev" in user and str(m["destination"]).startswith("/dev/"))
+        ]
+    own: list[UserMount] = [b for b in inp.binds if b.destination not in user]
+    for m in sorted([*own, *inp.mounts], key=_depth):
+        mounts.append(_mount_entry(m))
     return mounts
+
+
+def _depth(m: UserMount) -> int:
+    return len([p for p in m.destination.split("/") if p])
+
+
+def _mount_entry(m: UserMount) -> dict[str, object]:
+    if isinstance(m, TmpfsMount):
+        return {
+            "destination": m.destination,
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": list(m.options),
+        }
+    options = ["rbind" if m.recursive else "bind", m.propagation or "rprivate"]
+    options.append("ro" if m.readonly else "rw")
+    return {"destination": m.destination, "type": "bind", "source": m.source, "options": options}
 
 
 def build_spec(inp: SpecInput) -> dict[str, object]:

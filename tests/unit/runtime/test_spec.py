@@ -21,6 +21,7 @@ from supervisor.runtime.spec import (
     CommandError,
     Resources,
     SpecInput,
+    TmpfsMount,
     build_spec,
     merge_env,
     process_args,
@@ -220,6 +221,81 @@ def test_build_spec_binds_follow_default_mounts_in_order() -> None:
         "options": ["rbind", "rprivate", "rw"],
     }
     assert mount(s, "/etc/app")["options"] == ["rbind", "rprivate", "ro"]
+
+
+def test_build_spec_user_bind_options_follow_moby() -> None:
+    s = spec(
+        mounts=(
+            BindMount("/h/a", "/a", readonly=True, propagation="rshared"),
+            BindMount("/h/b", "/b", recursive=False, propagation="slave"),
+            BindMount("/h/c", "/c", propagation=""),
+        )
+    )
+    assert mount(s, "/a") == {
+        "destination": "/a",
+        "type": "bind",
+        "source": "/h/a",
+        "options": ["rbind", "rshared", "ro"],
+    }
+    assert mount(s, "/b")["options"] == ["bind", "slave", "rw"]
+    assert mount(s, "/c")["options"] == ["rbind", "rprivate", "rw"]  # empty: the default
+
+
+def test_build_spec_tmpfs_mount_carries_its_options() -> None:
+    s = spec(mounts=(TmpfsMount("/run", ("noexec", "nosuid", "size=65536k", "mode=1777")),))
+    assert mount(s, "/run") == {
+        "destination": "/run",
+        "type": "tmpfs",
+        "source": "tmpfs",
+        "options": ["noexec", "nosuid", "size=65536k", "mode=1777"],
+    }
+    assert TmpfsMount("/x").options == ("noexec", "nosuid", "nodev", "rprivate")
+
+
+def test_build_spec_user_mount_replaces_default_and_own_bind() -> None:
+    s = spec(
+        binds=(BindMount("/own/hosts", "/etc/hosts"), BindMount("/own/hostname", "/etc/hostname")),
+        mounts=(BindMount("/user/hosts", "/etc/hosts"), TmpfsMount("/dev/shm")),
+    )
+    assert mount(s, "/etc/hosts")["source"] == "/user/hosts"
+    assert mount(s, "/etc/hostname")["source"] == "/own/hostname"
+    assert mount(s, "/dev/shm")["type"] == "tmpfs"
+    assert mount(s, "/dev/shm")["source"] == "tmpfs"  # the user's, not Docker's "shm"
+    destinations = [m["destination"] for m in s["mounts"]]
+    assert len(destinations) == len(set(destinations))
+
+
+def test_build_spec_user_mount_on_dev_drops_default_dev_mounts() -> None:
+    s = spec(mounts=(BindMount("/hostdev", "/dev"),))
+    destinations = [m["destination"] for m in s["mounts"]]
+    assert not [d for d in destinations if d.startswith("/dev/")]
+    assert mount(s, "/dev")["source"] == "/hostdev"
+    assert "/proc" in destinations and "/sys" in destinations
+
+
+def test_build_spec_user_mounts_sorted_parents_first_with_own_binds() -> None:
+    s = spec(
+        binds=(BindMount("/own/hosts", "/etc/hosts"),),
+        mounts=(
+            BindMount("/h/deep", "/srv/a/b"),
+            BindMount("/h/etc", "/etc"),
+            BindMount("/h/srv", "/srv"),
+            BindMount("/h/a", "/srv/a"),
+        ),
+    )
+    destinations = [m["destination"] for m in s["mounts"]]
+    tail = destinations[-5:]
+    assert tail.index("/etc") < tail.index("/etc/hosts")
+    assert tail.index("/srv") < tail.index("/srv/a") < tail.index("/srv/a/b")
+    assert destinations[:7] == [
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/sys",
+        "/sys/fs/cgroup",
+        "/dev/mqueue",
+        "/dev/shm",
+    ]
 
 
 # -- resources ---------------------------------------------------------------------------------
