@@ -1,0 +1,1 @@
+"""Volumes and container mounts (local driver): parser, store glue, manager."""
