@@ -30,6 +30,9 @@ class DaemonConfig:
     restart_delay_s: float | None = None  # None: Docker's 100 ms
     restart_max_delay_s: float | None = None  # None: Docker's 1 min
     daemon_id: str = ""
+    bip: str = "10.213.0.1/20"  # the default bridge's gateway address and subnet
+    bridge: str = "berth0"  # the default bridge's interface; "none" disables it
+    address_pools: tuple[str, ...] = ("10.213.0.0/16",)  # carved into /24 user networks
 
     def socket_paths(self) -> list[Path]:
         out = []
@@ -61,6 +64,14 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
         action="append",
         dest="insecure_registries",
         help="registry reached over plain HTTP (host[:port] or CIDR); loopback always is",
+    )
+    p.add_argument("--bip", help="default bridge gateway and subnet (default 10.213.0.1/20)")
+    p.add_argument("--bridge", "-b", help="default bridge interface name (default berth0)")
+    p.add_argument(
+        "--default-address-pool",
+        action="append",
+        dest="address_pools",
+        help="base=CIDR,size=N pool for user-defined networks (default base=10.213.0.0/16,size=24)",
     )
     p.add_argument(
         "--config-file", type=Path, default=None, help=f"TOML config (default {DEFAULT_CONFIG})"
@@ -108,6 +119,13 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
         restart_delay_s=restart_delay,
         restart_max_delay_s=restart_max,
         daemon_id=_daemon_id(data_root),
+        bip=str(pick(ns.bip, "bip", d.bip)),
+        bridge=str(pick(ns.bridge, "bridge", d.bridge)),
+        address_pools=tuple(
+            _pool_text(x)
+            for x in (ns.address_pools or _list(file_values.get("default-address-pools")))
+        )
+        or d.address_pools,
     )
 
 
@@ -124,6 +142,13 @@ def parse_duration(text: object) -> float:
     if not parts or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"invalid duration {text!r}")
     return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def _pool_text(value: object) -> str:
+    """A pool as ``base=CIDR,size=N``, from a flag or a TOML table ``{base, size}``."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
 
 
 def _list(value: object) -> list[object]:

@@ -21,7 +21,9 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 import trio
@@ -29,6 +31,7 @@ import trio
 from store.db import Database
 from supervisor.api import containers as container_routes
 from supervisor.api import images as image_routes
+from supervisor.api import networks as network_routes
 from supervisor.api import registry as registry_routes
 from supervisor.api import system as system_routes
 from supervisor.api.backend import Backend
@@ -42,6 +45,8 @@ from supervisor.images.distribution import Distribution
 from supervisor.images.store import ImageStore
 from supervisor.images.transfer import Archives
 from supervisor.log import configure
+from supervisor.network import etc
+from supervisor.network.manager import NetworkManager
 from supervisor.runtime import oci
 from supervisor.runtime import rootfs as rootfs_mod
 from supervisor.runtime.cgroups import CgroupLayout
@@ -60,6 +65,7 @@ def build_router(backend: Backend) -> Router:
     system_routes.register(router, backend)
     container_routes.register(router, backend)
     image_routes.register(router, backend)
+    network_routes.register(router, backend)
     registry_routes.register(router, backend)
     return router
 
@@ -160,10 +166,21 @@ async def _serve_bound(
     runtime = await oci.probe(cfg.runtime, state_root=cfg.exec_root / "runtime")
     cgroups = CgroupLayout.probe()
     init_binary = next((p for p in INIT_CANDIDATES if os.access(p, os.X_OK)), None)
+    networks = NetworkManager(
+        db=db,
+        events=events,
+        exec_root=cfg.exec_root,
+        bip=cfg.bip,
+        bridge=cfg.bridge,
+        pools=cfg.address_pools,
+        dns_server=_dns_server(),
+        dns_upstreams=etc.upstream_servers(_read_text("/etc/resolv.conf")),
+    )
     manager = ContainerManager(
         db=db,
         events=events,
         images=images,
+        networks=networks,
         runtime=runtime,
         cgroups=cgroups,
         data_root=cfg.data_root,
@@ -174,6 +191,7 @@ async def _serve_bound(
     backend = Backend(
         config=cfg,
         containers=manager,
+        networks=networks,
         images=images,
         distribution=Distribution(db=db, events=events, images=images),
         archives=Archives(db=db, events=events, images=images),
@@ -191,6 +209,7 @@ async def _serve_bound(
     )
     try:
         async with trio.open_nursery() as root:
+            await root.start(networks.run)
             await root.start(manager.run)
 
             async def handle(stream: trio.SocketStream) -> None:
@@ -224,10 +243,26 @@ async def _serve_bound(
         for mount in rootfs_mod.mounts_under(cfg.exec_root / "containers"):
             rootfs_mod.unmount(mount)
         cgroups.remove_parent()
+        await networks.shutdown()
         if cfg.pidfile:
             cfg.pidfile.unlink(missing_ok=True)
         db.close()
         log.info("daemon.stopped")
+
+
+def _dns_server() -> Callable[..., Any] | None:
+    try:
+        from supervisor.network.resolver import serve_dns
+    except ImportError:  # TODO(lead): direct import once the resolver lands
+        return None
+    return serve_dns
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
 
 
 def main(argv: list[str] | None = None) -> None:

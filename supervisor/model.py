@@ -106,3 +106,40 @@ class Event:
     action: str
     actor_id: str
     attributes: dict[str, str]
+
+
+@attrs.frozen
+class Network:
+    """A network: the built-in ``bridge`` (berth0), ``host`` and ``none``, or a
+    user-defined bridge network."""
+
+    id: str
+    name: str
+    driver: str  # "bridge" | "host" | "null"
+    created_ns: int
+    bridge: str | None = None  # the host's bridge interface
+    subnet: str = ""
+    gateway: str = ""
+    ip_range: str = ""
+    internal: bool = False
+    builtin: bool = False
+    labels: dict[str, str] = attrs.field(factory=dict)
+    options: dict[str, str] = attrs.field(factory=dict)
+
+    @property
+    def user_defined(self) -> bool:
+        return not self.builtin
+
+
+@attrs.frozen
+class Endpoint:
+    """A container's attachment to a network; ``ip`` is set only while it runs."""
+
+    container_id: str
+    network_id: str
+    id: str
+    position: int
+    aliases: tuple[str, ...] = ()
+    requested_ip: str = ""
+    mac_address: str = ""
+    ip: str | None = None

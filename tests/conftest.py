@@ -18,6 +18,33 @@ if TYPE_CHECKING:
     from tests.registry import RunningRegistry
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """As root, move the whole test session into a network namespace of its own.
+
+    Everything the tests start afterwards (berthd, the registry, the docker CLI, curl)
+    inherits it: berthd's bridges, veths, iptables rules and published ports never touch
+    the host's interfaces, and loopback still joins the tests to their daemons and
+    registries. Only the network namespace changes; mounts stay the host's.
+    """
+    if os.geteuid() != 0 or os.environ.get("BERTH_TEST_HOST_NETWORK") == "1":
+        return
+    import ctypes
+    import subprocess
+
+    name = f"berth-test-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+            raise OSError(ctypes.get_errno(), "setns into the test network namespace")
+    finally:
+        os.close(fd)
+        # The namespace lives on while this process is in it; no name is left behind.
+        subprocess.run(["ip", "netns", "del", name], check=True)
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.geteuid() == 0:
         return

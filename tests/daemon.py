@@ -214,6 +214,15 @@ class Daemon:
         self.proc.wait()
         self.proc = None
 
+    def http_get(self, host: str, port: int, path: str = "/", timeout: float = 10) -> bytes:
+        """An HTTP/1.0 GET; the whole response (status line, headers and body)."""
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks)
+
     def import_busybox(self, tag: str = "busybox:latest") -> str:
         sys.path.insert(0, str(REPO / "deploy"))
         from busybox_tar import write_busybox_tar

@@ -10,12 +10,14 @@ from supervisor.events.log import EventLog
 from supervisor.images.distribution import Distribution
 from supervisor.images.store import ImageStore
 from supervisor.images.transfer import Archives
+from supervisor.network.manager import NetworkManager
 
 
 @attrs.define
 class Backend:
     config: DaemonConfig
     containers: ContainerManager
+    networks: NetworkManager
     images: ImageStore
     distribution: Distribution
     archives: Archives

@@ -63,7 +63,13 @@ def register(router: Router, b: Backend) -> None:
         limit = req.q_int("limit", -1)
         if limit is not None and limit > 0:
             selected = selected[:limit]
-        return json_response([container_summary(c) for c in selected])
+        out = []
+        for c in selected:
+            settings = m.network_settings(m.get(c.id))
+            out.append(
+                container_summary(c, ports=m.summary_ports(c), networks=settings["Networks"])
+            )
+        return json_response(out)
 
     @router.route("GET", "/containers/{id}/json")
     async def inspect(req: Request) -> Response:
@@ -81,6 +87,7 @@ def register(router: Router, b: Backend) -> None:
                 data_dir=str(paths.data),
                 rootfs=str(paths.rootfs),
                 lowers=lowers,
+                network_settings=m.network_settings(h),
             )
         )
 

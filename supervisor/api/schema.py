@@ -70,7 +70,12 @@ def command_text(c: Container) -> str:
     return " ".join([c.path, *c.args])
 
 
-def container_summary(c: Container) -> dict[str, Any]:
+def container_summary(
+    c: Container,
+    *,
+    ports: list[dict[str, object]] | None = None,
+    networks: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """An item of ``GET /containers/json``."""
     return {
         "Id": c.id,
@@ -79,18 +84,24 @@ def container_summary(c: Container) -> dict[str, Any]:
         "ImageID": c.image_id,
         "Command": command_text(c),
         "Created": c.created_ns // 1_000_000_000,
-        "Ports": [],
+        "Ports": ports or [],
         "Labels": c.labels,
         "State": c.state.status.value,
         "Status": status_text(c),
-        "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "none")},
-        "NetworkSettings": {"Networks": {}},
+        "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "default")},
+        "NetworkSettings": {"Networks": networks or {}},
         "Mounts": [],
     }
 
 
 def container_inspect(
-    c: Container, *, log_path: str, data_dir: str, rootfs: str, lowers: list[str]
+    c: Container,
+    *,
+    log_path: str,
+    data_dir: str,
+    rootfs: str,
+    lowers: list[str],
+    network_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     st = c.state
     return {
@@ -136,7 +147,8 @@ def container_inspect(
         },
         "Mounts": [],
         "Config": c.config,
-        "NetworkSettings": {
+        "NetworkSettings": network_settings
+        or {
             "Bridge": "",
             "SandboxID": "",
             "HairpinMode": False,

@@ -16,6 +16,7 @@ import attrs
 
 from supervisor.containers.restart import parse_policy, to_api
 from supervisor.errors import InvalidArgument
+from supervisor.network import etc, ports
 from supervisor.runtime.spec import (
     CommandError,
     Resources,
@@ -39,7 +40,6 @@ JSON_FILE_OPTS = (
     "mode",
     "max-buffer-size",
 )
-NETWORK_MODES = ("none", "host", "default", "bridge", "")
 
 
 @attrs.frozen
@@ -165,9 +165,14 @@ def parse_host_config(raw: object) -> dict[str, Any]:
     auto_remove = _bool(hc, "AutoRemove")
     if auto_remove and policy.name.value != "no":
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
-    mode = _str(hc, "NetworkMode")
-    if mode not in NETWORK_MODES:
-        raise InvalidArgument(f"network {mode} not found")
+    mode = _str(hc, "NetworkMode") or "default"
+    if mode == "container:" or (mode.startswith("container:") and "/" in mode):
+        raise InvalidArgument(f"invalid network mode: {mode}")
+    bindings = ports.from_port_bindings(hc.get("PortBindings"))
+    extra_hosts = _str_list(hc, "ExtraHosts") or []
+    for entry in extra_hosts:
+        etc.parse_extra_host(entry)
+    dns = etc.check_dns(_str_list(hc, "Dns") or [])
     log_config = hc.get("LogConfig") or {}
     if not isinstance(log_config, dict):
         raise InvalidArgument("invalid LogConfig")
@@ -187,7 +192,15 @@ def parse_host_config(raw: object) -> dict[str, Any]:
     _bool(hc, "Init") if hc.get("Init") is not None else None
     hc.update(
         {
-            "NetworkMode": "none" if mode in ("", "default", "bridge") else mode,
+            "NetworkMode": mode,
+            "PortBindings": ports.to_port_bindings(bindings)
+            if bindings
+            else hc.get("PortBindings"),
+            "PublishAllPorts": bool(hc.get("PublishAllPorts")),
+            "Dns": dns,
+            "DnsSearch": _str_list(hc, "DnsSearch") or [],
+            "DnsOptions": _str_list(hc, "DnsOptions") or [],
+            "ExtraHosts": extra_hosts or None,
             "RestartPolicy": to_api(policy),
             "AutoRemove": auto_remove,
             "LogConfig": {"Type": driver, "Config": log_opts},
@@ -268,6 +281,7 @@ def parse_create(
             f"the working directory '{working_dir}' is invalid, it needs to be an absolute path"
         )
     exposed_ports = _object(body, "ExposedPorts")
+    ports.parse_exposed_ports(exposed_ports)  # 400 for a bad key, before anything is stored
     volumes = _object(body, "Volumes")
     hostname = _str(body, "Hostname") or container_id[:12]
     if len(hostname) > 64:

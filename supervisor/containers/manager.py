@@ -33,6 +33,7 @@ import structlog
 import trio
 
 from store import containers as rows
+from store import networks as network_rows
 from store.db import Database
 from supervisor.containers import names
 from supervisor.containers.config import parse_create, parse_human_size, resources_of
@@ -45,10 +46,21 @@ from supervisor.containers.restart import (
     parse_policy,
 )
 from supervisor.containers.state import Op, Status, is_active, next_state
-from supervisor.errors import BerthError, Conflict, InvalidArgument, NoSuchContainer, NotModified
+from supervisor.errors import (
+    BerthError,
+    Conflict,
+    InvalidArgument,
+    NoSuchContainer,
+    NotFound,
+    NotModified,
+)
 from supervisor.events.log import EventLog
 from supervisor.images.store import ImageStore
-from supervisor.model import Container, ContainerId
+from supervisor.model import Container, ContainerId, Endpoint, Network
+from supervisor.network import etc, views
+from supervisor.network import ports as port_specs
+from supervisor.network.manager import DEFAULT_NETWORK, NetworkManager, Sandbox
+from supervisor.network.proxy import serve_tcp, serve_udp
 from supervisor.runtime import rootfs as rootfs_mod
 from supervisor.runtime.cgroups import CgroupLayout
 from supervisor.runtime.oci import (
@@ -109,6 +121,8 @@ class Handle:
     pending_output: _Output | None = None
     cleaned: trio.Event = attrs.field(factory=_set_event)  # the last run's runtime state is gone
     launched_state: dict[str, Any] = attrs.field(factory=dict)  # state to record with "start"
+    sandbox: Sandbox | None = None  # the network namespace of the current run
+    ports_scope: trio.CancelScope | None = None  # the current run's port proxies
 
     @property
     def id(self) -> ContainerId:
@@ -140,6 +154,7 @@ class ContainerManager:
         db: Database,
         events: EventLog,
         images: ImageStore,
+        networks: NetworkManager,
         runtime: OciRuntime,
         cgroups: CgroupLayout,
         data_root: Path,
@@ -150,6 +165,7 @@ class ContainerManager:
         self._db = db
         self._events = events
         self._images = images
+        self.networks = networks
         self.runtime = runtime
         self._cgroups = cgroups
         self._data_root = data_root / "containers"
@@ -234,6 +250,7 @@ class ContainerManager:
                 if fd is not None:
                     h.pidfd = fd
                     adopted.add(c.id)
+                    await self._readopt_network(h)
                     assert self._nursery is not None
                     h.supervising = True
                     h.idle = trio.Event()
@@ -247,6 +264,7 @@ class ContainerManager:
         for mount in rootfs_mod.mounts_under(self._exec_root):
             if mount.parent.name not in adopted:
                 rootfs_mod.unmount(mount)
+        await self.networks.clean_leftovers(adopted)
         known = {c.id for c in records}
         for root in (self._data_root, self._exec_root):
             for leftover in root.iterdir():
@@ -278,6 +296,20 @@ class ContainerManager:
                     await self.start(h.id)
                 except BerthError as exc:
                     log.warning("container.restart_failed", container_id=h.id, error=str(exc))
+
+    async def _readopt_network(self, h: Handle) -> None:
+        """A container that outlived berthd keeps its namespace and addresses; its
+        port proxies come back on the ports it had."""
+        mode = str(h.record.host_config.get("NetworkMode") or "default")
+        if mode in ("host", "none") or mode.startswith("container:"):
+            return
+        h.sandbox = self.networks.adopt(h.id, self._dns_names(h.record))
+        bound = list(h.record.state.ports)
+        if bound and h.sandbox.primary is not None:
+            try:
+                await self._serve_ports(h, bound, h.sandbox.primary.ip)
+            except BerthError as exc:
+                log.warning("container.ports_lost", container_id=h.id, error=str(exc))
 
     async def shutdown(self) -> None:
         """Stop every container (Docker's default without live-restore)."""
@@ -312,6 +344,7 @@ class ContainerManager:
         )
         if name is None:
             name = names.generate_name({h.record.name for h in self._handles.values()})
+        mode, endpoints = self._plan_network(cid, result.host_config, body.get("NetworkingConfig"))
         record = Container(
             id=ContainerId(cid),
             name=name,
@@ -319,23 +352,78 @@ class ContainerManager:
             image_ref=image_ref,
             image_id=image.id,
             config=result.config,
-            host_config=result.host_config,
+            host_config={**result.host_config, "NetworkMode": mode},
             path=result.path,
             args=result.args,
         )
         h = Handle(record=record)
-        # The row and its create event commit together (409 for a taken name: neither).
+        created: list[Endpoint] = []
+
+        def insert(conn: Any) -> None:
+            rows.insert(conn, record)
+            created.extend(network_rows.insert_endpoint(conn, e) for e in endpoints)
+
+        # The row, its endpoints and its create event commit together (409 for a taken
+        # name: none of them).
         await self._events.emit(
             "container",
             "create",
             cid,
             {**record.labels, "image": record.image_ref, "name": record.name},
-            with_change=functools.partial(rows.insert, c=record),
+            with_change=insert,
         )
+        self.networks.record_created(created)
         self._handles[cid] = h
         self.paths(cid).data.mkdir(parents=True, exist_ok=True)
         log.info("container.created", container_id=cid, container_name=name)
         return record
+
+    def _plan_network(
+        self, cid: str, hc: dict[str, Any], networking_config: object
+    ) -> tuple[str, list[Endpoint]]:
+        """The container's ``NetworkMode`` as stored, and the endpoints to record.
+
+        Raises:
+            NotFound: an unknown network or ``container:`` peer.
+            InvalidArgument: bad ``NetworkingConfig``.
+        """
+        mode = str(hc.get("NetworkMode") or "default")
+        configs: dict[str, Any] = {}
+        if networking_config is not None:
+            if not isinstance(networking_config, dict):
+                raise InvalidArgument("invalid NetworkingConfig: expected an object")
+            configs = networking_config.get("EndpointsConfig") or {}
+            if not isinstance(configs, dict):
+                raise InvalidArgument("invalid EndpointsConfig: expected an object")
+        if mode.startswith("container:"):
+            peer = self.get(mode.split(":", 1)[1])
+            if peer.id == cid:
+                raise InvalidArgument("cannot join own network")
+            return f"container:{peer.id}", []
+
+        def lookup(ref: str) -> Network:
+            return self.networks.get(DEFAULT_NETWORK if ref == "default" else ref)
+
+        network = lookup(mode)
+        if network.driver != "bridge":
+            if any(lookup(k).id != network.id for k in configs):
+                raise InvalidArgument(
+                    "container sharing network namespace with another container or host "
+                    "cannot be connected to any other network"
+                )
+            return ("host" if network.driver == "host" else "none"), []
+        primary = next((cfg for key, cfg in configs.items() if lookup(key).id == network.id), None)
+        endpoints = [self.networks.endpoint_for(cid, network, primary)]
+        for key, cfg in configs.items():
+            other = lookup(key)
+            if other.id == network.id:
+                continue
+            if other.driver != "bridge":
+                raise InvalidArgument(
+                    "container cannot be disconnected from host network or connected to host network"
+                )
+            endpoints.append(self.networks.endpoint_for(cid, other, cfg))
+        return mode, endpoints
 
     # -- start --------------------------------------------------------------------
 
@@ -396,8 +484,25 @@ class ContainerManager:
         await h.cleaned.wait()  # the previous run's runtime state must be gone first
         image = await self._images.resolve(c.image_id)
         await trio.to_thread.run_sync(self._prepare_rootfs, paths, self._images.lowerdirs(image))
+        netns, sandbox = await self._join_network(h)
         try:
-            spec = self._spec(c, paths)
+            return await self._launch_in(h, paths, netns, sandbox)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                self._stop_publishing(h)
+                if sandbox is not None:
+                    h.sandbox = None
+                    await self.networks.tear_down(c.id)
+            raise
+
+    async def _launch_in(self, h: Handle, paths: Paths, netns: str, sandbox: Sandbox | None) -> int:
+        """The rest of :meth:`_launch`, once the network namespace exists: publish the
+        ports (every one bound before the process starts), write the bundle, create
+        and start the process."""
+        c = h.record
+        published = await self._publish(h, sandbox)
+        try:
+            spec = self._spec(c, paths, netns, sandbox)
         except UnknownUser as exc:
             raise InvalidArgument(str(exc)) from None
         (paths.bundle / "config.json").write_text(json.dumps(spec))
@@ -438,11 +543,63 @@ class ContainerManager:
             "error": "",
             "oom_killed": False,
             "manually_stopped": False,
+            "ports": published,
         }
         h.pending_output = _Output(out_r, err_r, oomfd)
         h.hub.start_of_run()
         log.info("container.started", container_id=c.id, pid=pid)
         return pidfd
+
+    async def _join_network(self, h: Handle) -> tuple[str, Sandbox | None]:
+        """The network namespace for the spec (a path, ``host`` or ``none``) and the
+        sandbox berth made for it (bridge networks only)."""
+        c = h.record
+        mode = str(c.host_config.get("NetworkMode") or "default")
+        if mode in ("host", "none"):
+            return mode, None
+        if mode.startswith("container:"):
+            peer = self._handles.get(mode.split(":", 1)[1])
+            if peer is None or peer.record.state.status not in (Status.RUNNING, Status.PAUSED):
+                raise Conflict(
+                    f"cannot join network of a non running container: {mode.split(':', 1)[1]}"
+                )
+            return f"/proc/{peer.record.state.pid}/ns/net", None
+        sandbox = await self.networks.set_up(c, self._dns_names(c))
+        h.sandbox = sandbox
+        return sandbox.netns, sandbox
+
+    @staticmethod
+    def _dns_names(c: Container) -> list[str]:
+        return [c.name, c.id[:12]]
+
+    async def _publish(
+        self, h: Handle, sandbox: Sandbox | None
+    ) -> tuple[port_specs.PortBinding, ...]:
+        """Bind every published port (``nursery.start``: all bound, or none and an
+        error); the proxies live until :meth:`_stop_publishing`."""
+        if sandbox is None or sandbox.primary is None:
+            return ()
+        hc, cfg = h.record.host_config, h.record.config
+        bindings = port_specs.from_port_bindings(hc.get("PortBindings"))
+        if hc.get("PublishAllPorts"):
+            exposed = port_specs.parse_exposed_ports(cfg.get("ExposedPorts"))
+            bindings = port_specs.publish_all(exposed, bindings)
+        if not bindings:
+            return ()
+        return await self._serve_ports(h, bindings, sandbox.primary.ip)
+
+    async def _serve_ports(
+        self, h: Handle, bindings: list[port_specs.PortBinding], target_ip: str
+    ) -> tuple[port_specs.PortBinding, ...]:
+        assert self._nursery is not None
+        scope, bound = await self._nursery.start(_proxies, bindings, target_ip)
+        h.ports_scope = scope
+        return tuple(bound)
+
+    def _stop_publishing(self, h: Handle) -> None:
+        if h.ports_scope is not None:
+            h.ports_scope.cancel()
+            h.ports_scope = None
 
     def _prepare_rootfs(self, paths: Paths, lowers: list[Path]) -> None:
         for d in (paths.data / "upper", paths.data / "work", paths.rootfs):
@@ -452,7 +609,9 @@ class ContainerManager:
                 lowers, paths.data / "upper", paths.data / "work", paths.rootfs
             )
 
-    def _spec(self, c: Container, paths: Paths) -> dict[str, object]:
+    def _spec(
+        self, c: Container, paths: Paths, netns: str, sandbox: Sandbox | None
+    ) -> dict[str, object]:
         cfg, hc = c.config, c.host_config
         passwd = rootfs_mod.read_in_root(paths.rootfs, "/etc/passwd")
         group = rootfs_mod.read_in_root(paths.rootfs, "/etc/group")
@@ -461,9 +620,8 @@ class ContainerManager:
             passwd=passwd.decode(errors="replace") if passwd else None,
             group=group.decode(errors="replace") if group else None,
         )
-        network = str(hc.get("NetworkMode") or "none")
         hostname = str(cfg.get("Hostname") or c.id[:12])
-        if network == "host":
+        if netns == "host":
             hostname = socket.gethostname()
         env = list(cfg.get("Env") or [])
         if not any(e.startswith("HOSTNAME=") for e in env):
@@ -472,7 +630,7 @@ class ContainerManager:
             env.append(f"HOME={user.home}")
         if cfg.get("Tty") and not any(e.startswith("TERM=") for e in env):
             env.append("TERM=xterm")
-        binds = self._etc_files(c, paths, hostname, network)
+        binds = self._etc_files(c, paths, hostname, netns, sandbox)
         return build_spec(
             SpecInput(
                 container_id=c.id,
@@ -489,7 +647,7 @@ class ContainerManager:
                 init_source=self._init_binary or "",
                 cgroups_path=self._cgroups.runtime_path(c.id),
                 resources=resources_of(hc),
-                network_mode=network,
+                network_mode=netns,
                 binds=binds,
                 nofile=nofile_cap(),
                 swap_accounting=self._cgroups.swap_accounting,
@@ -497,19 +655,49 @@ class ContainerManager:
         )
 
     def _etc_files(
-        self, c: Container, paths: Paths, hostname: str, network: str
+        self, c: Container, paths: Paths, hostname: str, netns: str, sandbox: Sandbox | None
     ) -> tuple[BindMount, ...]:
-        """Generate /etc/hostname, /etc/hosts and /etc/resolv.conf and bind them in."""
+        """Generate /etc/hostname, /etc/hosts and /etc/resolv.conf and bind them in
+        (a ``container:`` peer's own files when sharing its namespace)."""
+        hc = c.host_config
+        mode = str(hc.get("NetworkMode") or "")
+        if mode.startswith("container:"):
+            peer = self.paths(mode.split(":", 1)[1]).data
+            return tuple(
+                BindMount(str(peer / name), f"/etc/{name}")
+                for name in ("hostname", "hosts", "resolv.conf")
+            )
+        extra = [etc.parse_extra_host(e) for e in hc.get("ExtraHosts") or []]
+        primary = sandbox.primary if sandbox is not None else None
+        gateway = primary.network.gateway if primary is not None else ""
+        extra = [(name, gateway if ip == etc.HOST_GATEWAY else ip) for name, ip in extra]
+        extra = [(name, ip) for name, ip in extra if ip]
+        if netns == "host":
+            hosts = _read_text("/etc/hosts") or etc.LOCALHOST_LINES
+            hosts += "".join(f"{ip}\t{name}\n" for name, ip in extra)
+        else:
+            hosts = etc.hosts_file(
+                hostname=hostname,
+                domainname=str(c.config.get("Domainname") or ""),
+                addresses=[a.ip for a in sandbox.attachments] if sandbox is not None else [],
+                extra_hosts=extra,
+            )
+        embedded = (
+            self.networks.dns_address(primary.network)
+            if primary is not None and primary.network.user_defined
+            else None
+        )
         files = {
             "hostname": hostname + "\n",
-            "hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-            "resolv.conf": _resolv_conf(),
+            "hosts": hosts,
+            "resolv.conf": etc.resolv_conf(
+                _read_text("/etc/resolv.conf"),
+                dns=list(hc.get("Dns") or []),
+                dns_search=list(hc.get("DnsSearch") or []),
+                dns_options=list(hc.get("DnsOptions") or []),
+                embedded_dns=embedded,
+            ),
         }
-        if network == "host":
-            files["hosts"] = (
-                Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else files["hosts"]
-            )
         binds = []
         for name, text in files.items():
             path = paths.data / name
@@ -611,6 +799,7 @@ class ContainerManager:
             )
 
         with trio.CancelScope(shield=True):
+            self._stop_publishing(h)
             decision = decide()
             if oom and not h.oom_announced:
                 await self._emit(h, "oom")
@@ -621,6 +810,7 @@ class ContainerManager:
                 "exit_code": code,
                 "oom_killed": oom,
                 "finished_at": _now(),
+                "ports": (),
             }
             await self._emit(h, "die", state=state, exitCode=str(code))
             if decision.restart and not decide().restart:
@@ -664,6 +854,9 @@ class ContainerManager:
             with trio.CancelScope(shield=True):
                 await self.runtime.delete(h.id, paths.bundle, True)
                 self._cgroups.remove(h.id)
+                if h.sandbox is not None:
+                    h.sandbox = None
+                    await self.networks.tear_down(h.id)
                 if unmount:
                     await trio.to_thread.run_sync(_unmount_quietly, paths.rootfs)
         except BerthError as exc:
@@ -831,6 +1024,7 @@ class ContainerManager:
                     with_change=functools.partial(rows.delete, cid=h.id),
                 )
                 self._handles.pop(h.id, None)
+                self.networks.forget(h.id)
                 assert self._nursery is not None
                 self._nursery.start_soon(self._collect, h, paths)
         notice.code = h.record.state.exit_code
@@ -855,6 +1049,83 @@ class ContainerManager:
             await notice.wait()
         if h.supervising:
             await h.idle.wait()
+
+    # -- networks of existing containers ------------------------------------------------
+
+    async def connect_network(
+        self, network_ref: str, ref: str, config: dict[str, Any] | None
+    ) -> None:
+        """``POST /networks/{id}/connect``: a running container is plugged in at once."""
+        h = self.get(ref)
+        async with h.lock:
+            running = (
+                h.sandbox if h.record.state.status in (Status.RUNNING, Status.PAUSED) else None
+            )
+            sandbox = await self.networks.connect(h.record, network_ref, config, sandbox=running)
+            if running is not None:
+                h.sandbox = sandbox
+
+    async def disconnect_network(self, network_ref: str, ref: str) -> None:
+        """``POST /networks/{id}/disconnect``."""
+        h = self.get(ref)
+        async with h.lock:
+            running = (
+                h.sandbox if h.record.state.status in (Status.RUNNING, Status.PAUSED) else None
+            )
+            sandbox = await self.networks.disconnect(h.record, network_ref, sandbox=running)
+            if running is not None:
+                h.sandbox = sandbox
+
+    def network_settings(self, h: Handle) -> dict[str, Any]:
+        """``NetworkSettings`` of inspect (``Ports`` as published by the current run)."""
+        c = h.record
+        mode = str(c.host_config.get("NetworkMode") or "default")
+        networks: dict[str, Any] = {}
+        if mode in ("host", "none"):
+            n = self.networks.get(mode)
+            networks[n.name] = views.endpoint_settings(n, None)
+        for e in self.networks.endpoints_of(c.id):
+            try:
+                n = self.networks.get(e.network_id)
+            except NotFound:
+                continue
+            networks[n.name] = views.endpoint_settings(n, e)
+        first = next(iter(networks.values()), None) if mode not in ("host", "none") else None
+        running = c.state.status in (Status.RUNNING, Status.PAUSED)
+        exposed = set(port_specs.parse_exposed_ports(c.config.get("ExposedPorts")))
+        exposed.update(
+            (b.container_port, b.proto)
+            for b in port_specs.from_port_bindings(c.host_config.get("PortBindings"))
+        )
+        published = c.state.ports if running else ()
+        return {
+            "Bridge": "",
+            "SandboxID": c.id if running and h.sandbox is not None else "",
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "Ports": port_specs.network_settings_ports(sorted(exposed), published)
+            if running
+            else {},
+            "SandboxKey": h.sandbox.netns if running and h.sandbox is not None else "",
+            "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None,
+            "EndpointID": first["EndpointID"] if first else "",
+            "Gateway": first["Gateway"] if first else "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPAddress": first["IPAddress"] if first else "",
+            "IPPrefixLen": first["IPPrefixLen"] if first else 0,
+            "IPv6Gateway": "",
+            "MacAddress": first["MacAddress"] if first else "",
+            "Networks": networks,
+        }
+
+    def summary_ports(self, c: Container) -> list[dict[str, object]]:
+        """``Ports`` of ``GET /containers/json``."""
+        exposed = set(port_specs.parse_exposed_ports(c.config.get("ExposedPorts")))
+        running = c.state.status in (Status.RUNNING, Status.PAUSED)
+        return port_specs.container_ports(sorted(exposed), c.state.ports if running else ())
 
     async def pause(self, ref: str) -> None:
         h = self.get(ref)
@@ -962,15 +1233,40 @@ async def _copy_output(output: _Output, stream: str, writer: LogWriter) -> None:
     output.stream_done()
 
 
-def _resolv_conf() -> str:
+def _read_text(path: str) -> str:
     try:
-        text = Path("/etc/resolv.conf").read_text()
+        return Path(path).read_text()
     except OSError:
-        text = ""
-    lines = [ln for ln in text.splitlines() if not ln.strip().startswith("nameserver 127.")]
-    if not any(ln.startswith("nameserver") for ln in lines):
-        lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
-    return "\n".join(lines) + "\n"
+        return ""
+
+
+async def _proxies(
+    bindings: list[port_specs.PortBinding],
+    target_ip: str,
+    *,
+    task_status: trio.TaskStatus[tuple[trio.CancelScope, tuple[port_specs.PortBinding, ...]]],
+) -> None:
+    """Serve every binding; report ``(scope, bindings as bound)`` once all are bound.
+    A port that cannot be bound cancels the ones already bound and raises."""
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            bound = []
+            for b in bindings:
+                if b.proto is port_specs.Proto.SCTP:
+                    raise InvalidArgument("berth publishes tcp and udp ports only")
+                serve = serve_tcp if b.proto is port_specs.Proto.TCP else serve_udp
+                port = await nursery.start(
+                    functools.partial(
+                        serve,
+                        b.host_ip,
+                        b.host_port,
+                        target_ip,
+                        b.container_port,
+                        host_port_end=b.host_port_end,
+                    )
+                )
+                bound.append(attrs.evolve(b, host_port=port, host_port_end=0))
+            task_status.started((scope, tuple(bound)))
 
 
 def _unmount_quietly(target: Path) -> None:

@@ -139,6 +139,14 @@ def _check(ret: int, what: str) -> None:
 
 
 def netns_path(name: str) -> Path:
+    """``/run/netns/<name>`` for a bare name (``ip netns`` compatible), or ``name``
+    itself when it is an absolute path (berthd keeps its namespaces under its exec-root,
+    so two daemons never touch each other's)."""
+    if name.startswith("/"):
+        path = Path(name)
+        if ".." in path.parts or path.name in ("", ".") or str(path) != name:
+            raise InvalidArgument(f"invalid network namespace path: {name!r}")
+        return path
     if not name or "/" in name or name in (".", ".."):
         raise InvalidArgument(f"invalid network namespace name: {name!r}")
     return NETNS_DIR / name
@@ -178,7 +186,7 @@ def create_netns(name: str) -> Path:
     path = netns_path(name)
     if _is_netns(path):
         return path
-    _ensure_shared_netns_dir()
+    _ensure_shared_netns_dir(path.parent)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # a placeholder without its mount
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0)
@@ -211,10 +219,10 @@ def delete_netns(name: str) -> None:
         path.unlink()
 
 
-def list_netns(prefix: str = "") -> list[str]:
-    """Names under ``/run/netns`` starting with ``prefix`` (crash clean-up)."""
+def list_netns(prefix: str = "", directory: Path = NETNS_DIR) -> list[str]:
+    """Names under ``directory`` starting with ``prefix`` (crash clean-up)."""
     try:
-        names = os.listdir(NETNS_DIR)
+        names = os.listdir(directory)
     except FileNotFoundError:
         return []
     return sorted(n for n in names if n.startswith(prefix))
@@ -229,17 +237,17 @@ def _is_netns(path: Path) -> bool:
     return st.st_dev == os.stat("/proc/self/ns/net").st_dev
 
 
-def _ensure_shared_netns_dir() -> None:
-    """Make ``/run/netns`` a shared mount point, as iproute2 does, so a namespace
-    mounted later is visible in mount namespaces copied earlier."""
-    NETNS_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
-    target = bytes(NETNS_DIR)
+def _ensure_shared_netns_dir(directory: Path = NETNS_DIR) -> None:
+    """Make ``directory`` a shared mount point, as iproute2 does for ``/run/netns``, so
+    a namespace mounted later is visible in mount namespaces copied earlier."""
+    directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    target = bytes(directory)
     if _libc.mount(b"", target, b"none", MS_SHARED | MS_REC, None) == 0:
         return
     if ctypes.get_errno() != errno.EINVAL:  # EINVAL: not a mount point yet
-        _check(-1, f"mount --make-rshared {NETNS_DIR}")
-    _check(_libc.mount(target, target, b"none", MS_BIND | MS_REC, None), f"bind {NETNS_DIR}")
-    _check(_libc.mount(b"", target, b"none", MS_SHARED | MS_REC, None), f"share {NETNS_DIR}")
+        _check(-1, f"mount --make-rshared {directory}")
+    _check(_libc.mount(target, target, b"none", MS_BIND | MS_REC, None), f"bind {directory}")
+    _check(_libc.mount(b"", target, b"none", MS_SHARED | MS_REC, None), f"share {directory}")
 
 
 # -- links -----------------------------------------------------------------------------

@@ -162,7 +162,7 @@ def test_user_workdir_env_hostname(api: Client) -> None:
 
 
 def test_network_none_has_only_loopback(api: Client) -> None:
-    cid = api.run(["sh", "-c", "ls /sys/class/net"])
+    cid = api.run(["sh", "-c", "ls /sys/class/net"], HostConfig={"NetworkMode": "none"})
     api.wait(cid)
     assert api.logs(cid) == [(1, b"lo\n")]
     api.call("DELETE", f"/containers/{cid}")

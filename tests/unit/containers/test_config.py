@@ -356,7 +356,13 @@ def test_parse_create_relative_working_dir_raises_invalid(workdir: str) -> None:
 
 def test_parse_host_config_empty_gives_defaults() -> None:
     assert parse_host_config(None) == {
-        "NetworkMode": "none",
+        "NetworkMode": "default",
+        "PortBindings": None,
+        "PublishAllPorts": False,
+        "Dns": [],
+        "DnsSearch": [],
+        "DnsOptions": [],
+        "ExtraHosts": None,
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": False,
         "LogConfig": {"Type": "json-file", "Config": {}},
@@ -485,22 +491,35 @@ def test_parse_host_config_restart_policy_normalised_for_inspect() -> None:
 @pytest.mark.parametrize(
     ("mode", "stored"),
     [
-        (None, "none"),
-        ("", "none"),
-        ("default", "none"),
-        ("bridge", "none"),
+        (None, "default"),
+        ("", "default"),
+        ("default", "default"),
+        ("bridge", "bridge"),
         ("none", "none"),
         ("host", "host"),
+        ("mynet", "mynet"),  # the container manager checks that it exists (404)
     ],
-    ids=["missing", "empty", "default", "bridge", "none", "host"],
+    ids=["missing", "empty", "default", "bridge", "none", "host", "user-network"],
 )
 def test_parse_host_config_network_mode_normalised(mode: str | None, stored: str) -> None:
     assert parse_host_config({"NetworkMode": mode})["NetworkMode"] == stored
 
 
-def test_parse_host_config_unknown_network_raises_not_found_message() -> None:
-    with pytest.raises(InvalidArgument, match=r"^network mynet not found$"):
-        parse_host_config({"NetworkMode": "mynet"})
+def test_parse_host_config_checks_ports_hosts_and_dns() -> None:
+    hc = parse_host_config(
+        {
+            "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}], "53/udp": None},
+            "ExtraHosts": ["db:192.0.2.1"],
+            "Dns": ["1.1.1.1"],
+        }
+    )
+    assert hc["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}
+    with pytest.raises(InvalidArgument, match="invalid port specification"):
+        parse_host_config({"PortBindings": {"http/tcp": []}})
+    with pytest.raises(InvalidArgument, match="invalid IP address in add-host"):
+        parse_host_config({"ExtraHosts": ["db:nowhere"]})
+    with pytest.raises(InvalidArgument, match="is not an ip address"):
+        parse_host_config({"Dns": ["dns.example"]})
 
 
 @pytest.mark.parametrize(
