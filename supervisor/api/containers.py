@@ -57,17 +57,38 @@ def register(router: Router, b: Backend) -> None:
                 or c.image_ref.split(":")[0] == ref
             )
 
+        def networks_of(c: Container) -> set[str]:
+            out: set[str] = set()
+            for e in b.networks.endpoints_of(c.id):
+                try:
+                    n = b.networks.get(e.network_id)
+                except NotFound:
+                    continue
+                out.update((n.name, n.id))
+            return out
+
         selected = container_filters.select(
-            m.all(), filters, all_=req.q_bool("all"), resolve=resolve, image_matches=image_matches
+            m.all(),
+            filters,
+            all_=req.q_bool("all"),
+            resolve=resolve,
+            image_matches=image_matches,
+            networks_of=networks_of,
         )
         limit = req.q_int("limit", -1)
         if limit is not None and limit > 0:
             selected = selected[:limit]
         out = []
+        mounts = await b.volumes.api_mounts_all()
         for c in selected:
             settings = m.network_settings(m.get(c.id))
             out.append(
-                container_summary(c, ports=m.summary_ports(c), networks=settings["Networks"])
+                container_summary(
+                    c,
+                    ports=m.summary_ports(c),
+                    networks=settings["Networks"],
+                    mounts=mounts.get(c.id),
+                )
             )
         return json_response(out)
 
@@ -88,6 +109,7 @@ def register(router: Router, b: Backend) -> None:
                 rootfs=str(paths.rootfs),
                 lowers=lowers,
                 network_settings=m.network_settings(h),
+                mounts=await b.volumes.api_mounts(h.id),
             )
         )
 
@@ -146,7 +168,7 @@ def register(router: Router, b: Backend) -> None:
 
     @router.route("DELETE", "/containers/{id}")
     async def remove(req: Request) -> Response:
-        await m.remove(req.params["id"], force=req.q_bool("force"))
+        await m.remove(req.params["id"], force=req.q_bool("force"), volumes=req.q_bool("v"))
         return Response(204)
 
     @router.route("POST", "/containers/{id}/rename")

@@ -1,8 +1,9 @@
 """``GET /containers/json`` filters, pure.
 
 Keys as Docker: id, name, label, status, exited, ancestor, before, since, plus
-network/volume/publish/expose/health/isolation accepted (they match nothing berth has
-yet, or everything for "isolation=default"). Unknown keys → 400 "invalid filter".
+network/publish/expose (networks by name or id, ports by container port), and
+volume/health/isolation accepted (they match nothing berth has yet, or everything for
+"isolation=default"). Unknown keys → 400 "invalid filter".
 """
 
 from __future__ import annotations
@@ -88,8 +89,11 @@ def select(
     all_: bool,
     resolve: Callable[[str], Container | None],
     image_matches: Callable[[Container, str], bool],
+    networks_of: Callable[[Container], set[str]] = lambda c: set(),
 ) -> list[Container]:
-    """Docker's list selection: running only unless ``all_`` or a status/exited filter."""
+    """Docker's list selection: running only unless ``all_`` or a status/exited filter.
+
+    ``networks_of`` gives the names and ids of the networks a container is on."""
     validate(filters)
     before = [resolve(v) for v in filters.get("before", [])]
     since = [resolve(v) for v in filters.get("since", [])]
@@ -123,9 +127,43 @@ def select(
             continue
         if any(s is not None and c.created_ns <= s.created_ns for s in since):
             continue
-        for key in ("network", "volume", "publish", "expose", "health"):
+        if filters.get("network") and not (networks_of(c) & set(filters["network"])):
+            continue
+        if filters.get("publish") and not _ports_match(
+            filters["publish"], {(b.container_port, str(b.proto)) for b in c.state.ports}
+        ):
+            continue
+        if filters.get("expose") and not _ports_match(filters["expose"], _exposed(c)):
+            continue
+        for key in ("volume", "health"):
             if filters.get(key):
                 break
         else:
             out.append(c)
     return out
+
+
+def _exposed(c: Container) -> set[tuple[int, str]]:
+    out = set()
+    for key in c.config.get("ExposedPorts") or {}:
+        port, _, proto = str(key).partition("/")
+        if port.isdigit():
+            out.add((int(port), proto or "tcp"))
+    return out
+
+
+def _ports_match(wanted: Sequence[str], have: set[tuple[int, str]]) -> bool:
+    """``publish``/``expose`` values: ``80``, ``80/udp``, ``8000-8080/tcp``.
+
+    Raises:
+        InvalidArgument: a value that is not a port or a range.
+    """
+    for value in wanted:
+        ports, _, proto = value.partition("/")
+        start, _, end = ports.partition("-")
+        if not start.isdigit() or (end and not end.isdigit()):
+            raise InvalidArgument(f"invalid filter 'publish={value}'")
+        lo, hi = int(start), int(end or start)
+        if any(lo <= p <= hi and proto in ("", pr) for p, pr in have):
+            return True
+    return False

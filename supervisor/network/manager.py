@@ -66,6 +66,7 @@ class Attachment:
     network: Network
     endpoint: Endpoint
     host_ifname: str
+    ifname: str = "eth0"  # inside the container
 
     @property
     def ip(self) -> str:
@@ -518,8 +519,12 @@ class NetworkManager:
             )
         if sandbox is None or not sandbox.netns:
             return sandbox
+        taken = {a.ifname for a in sandbox.attachments}
+        ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
         try:
-            attachment = await self._attach(container, sandbox.netns, n, default_route=False)
+            attachment = await self._attach(
+                container, sandbox.netns, n, default_route=False, ifname=ifname
+            )
         except BaseException:
             with trio.CancelScope(shield=True):
                 await self._db.run(rows.delete_endpoint, container.id, n.id)
@@ -575,7 +580,9 @@ class NetworkManager:
                 await self.worker.run(netlink.loopback_up, path)
             for i, e in enumerate(endpoints):
                 n = self._networks[e.network_id]
-                attachments.append(await self._attach(container, path, n, default_route=i == 0))
+                attachments.append(
+                    await self._attach(container, path, n, default_route=i == 0, ifname=f"eth{i}")
+                )
         except BaseException:
             with trio.CancelScope(shield=True):
                 await self.tear_down(container.id)
@@ -583,14 +590,14 @@ class NetworkManager:
         return Sandbox(netns=path, attachments=tuple(attachments))
 
     async def _attach(
-        self, container: Container, netns: str, n: Network, *, default_route: bool
+        self, container: Container, netns: str, n: Network, *, default_route: bool, ifname: str
     ) -> Attachment:
         e = await self._db.run(rows.assign_ip, container.id, n)
         self._endpoints[(container.id, n.id)] = e
         assert e.ip is not None
         assert n.bridge is not None
         host_ifname = netlink.veth_name(container.id, n.id, prefix=VETH_PREFIX)
-        attachment = Attachment(network=n, endpoint=e, host_ifname=host_ifname)
+        attachment = Attachment(network=n, endpoint=e, host_ifname=host_ifname, ifname=ifname)
         try:
             await self.worker.run(
                 netlink.attach_container,
@@ -600,6 +607,7 @@ class NetworkManager:
                 address_cidr=f"{e.ip}/{attachment.prefix_len}",
                 gateway=n.gateway if default_route else None,
                 mac=attachment.mac,
+                ifname=ifname,
             )
         except BaseException:
             with trio.CancelScope(shield=True):
@@ -652,9 +660,13 @@ class NetworkManager:
                 network=self._networks[e.network_id],
                 endpoint=e,
                 host_ifname=netlink.veth_name(cid, e.network_id, prefix=VETH_PREFIX),
+                ifname=f"eth{i}",  # as set up, unless connected while running (unknown)
             )
-            for e in self.endpoints_of(cid)
-            if e.ip is not None and e.network_id in self._networks
+            for i, e in enumerate(
+                e
+                for e in self.endpoints_of(cid)
+                if e.ip is not None and e.network_id in self._networks
+            )
         )
         return Sandbox(netns=self.netns_path(cid), attachments=attachments)
 

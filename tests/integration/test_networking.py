@@ -239,3 +239,99 @@ def test_containers_reach_each_other_by_name_on_a_user_network(daemon: Daemon) -
             if "dnsnet" in c["NetworkSettings"]["Networks"]:
                 daemon.client.call("DELETE", f"/containers/{c['Id']}", params={"force": "1"})
         daemon.client.call("DELETE", "/networks/dnsnet")
+
+
+def test_hundred_port_range_is_published_and_reachable(daemon: Daemon) -> None:
+    base = 31000
+    script = (
+        "mkdir -p /www && echo range > /www/index.html; "
+        f"for p in $(seq {base} {base + 99}); do httpd -p $p -h /www; done; exec sleep 600"
+    )
+    cid = daemon.client.create(
+        cmd=["sh", "-c", script],
+        HostConfig={
+            "PortBindings": {
+                f"{p}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(p)}]
+                for p in range(base, base + 100)
+            }
+        },
+    )
+    daemon.client.call("POST", f"/containers/{cid}/start")
+    try:
+        ports = daemon.client.inspect(cid)["NetworkSettings"]["Ports"]
+        assert len(ports) == 100
+        for p in range(base, base + 100):
+            assert b"range" in get_with_retry(daemon, "127.0.0.1", p)
+    finally:
+        daemon.client.call("DELETE", f"/containers/{cid}", params={"force": "1"})
+
+
+def test_connect_and_disconnect_a_running_container(daemon: Daemon) -> None:
+    daemon.client.call("POST", "/networks/create", {"Name": "extra"})
+    cid = daemon.client.run(HTTPD)
+    try:
+        daemon.client.call(
+            "POST", "/networks/extra/connect", {"Container": cid, "EndpointConfig": {}}
+        )
+        nets = daemon.client.inspect(cid)["NetworkSettings"]["Networks"]
+        assert set(nets) == {"bridge", "extra"}
+        ip = nets["extra"]["IPAddress"]
+        assert ip
+        assert b"hello-from-" in get_with_retry(daemon, ip, 80)  # through the new bridge
+        with pytest.raises(ApiError) as twice:
+            daemon.client.call("POST", "/networks/extra/connect", {"Container": cid})
+        assert twice.value.status == 403
+        daemon.client.call("POST", "/networks/extra/disconnect", {"Container": cid})
+        assert set(daemon.client.inspect(cid)["NetworkSettings"]["Networks"]) == {"bridge"}
+        with pytest.raises(OSError):
+            daemon.http_get(ip, 80, timeout=1)
+    finally:
+        daemon.client.call("DELETE", f"/containers/{cid}", params={"force": "1"})
+        daemon.client.call("DELETE", "/networks/extra")
+
+
+def test_internal_network_has_no_route_out(daemon: Daemon) -> None:
+    daemon.client.call("POST", "/networks/create", {"Name": "sealed", "Internal": True})
+    try:
+        cid = daemon.client.run(["sleep", "60"], HostConfig={"NetworkMode": "sealed"})
+        info = daemon.client.inspect(cid)["NetworkSettings"]["Networks"]["sealed"]
+        assert info["IPAddress"]
+        daemon.client.call("DELETE", f"/containers/{cid}", params={"force": "1"})
+        rules = subprocess.run(
+            ["iptables", "-S", "BERTH-FORWARD"], capture_output=True, text=True, check=True
+        ).stdout
+        bridge = daemon.client.call("GET", "/networks/sealed")["Options"]
+        assert "DROP" in rules, (rules, bridge)
+    finally:
+        daemon.client.call("DELETE", "/networks/sealed")
+
+
+def test_addresses_ports_and_networks_survive_a_daemon_restart() -> None:
+    with running_daemon("berth-netrs-") as d:
+        d.client.call("POST", "/networks/create", {"Name": "keep"})
+        port = free_port()
+        cid = d.client.create(
+            cmd=HTTPD,
+            HostConfig={
+                "NetworkMode": "keep",
+                "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]},
+                "RestartPolicy": {"Name": "always"},
+            },
+        )
+        d.client.call("POST", f"/containers/{cid}/start")
+        get_with_retry(d, "127.0.0.1", port)
+        before = d.client.inspect(cid)["NetworkSettings"]
+        d.kill9()  # a crash: the container outlives berthd
+        d.start()
+        after = d.client.inspect(cid)["NetworkSettings"]
+        assert after["Networks"]["keep"]["IPAddress"] == before["Networks"]["keep"]["IPAddress"]
+        assert after["Ports"] == before["Ports"]
+        assert b"hello-from-" in get_with_retry(d, "127.0.0.1", port)  # proxies are back
+        other = d.client.run(["sleep", "30"], HostConfig={"NetworkMode": "keep"})
+        other_ip = d.client.inspect(other)["NetworkSettings"]["Networks"]["keep"]["IPAddress"]
+        assert other_ip != after["Networks"]["keep"]["IPAddress"]  # no duplicate address
+        assert d.stop() == 0
+        assert not list((d.exec_root / "netns").glob("*"))
+        d.start()
+        assert {n["Name"] for n in d.client.call("GET", "/networks")} >= {"keep", "bridge"}
+        get_with_retry(d, "127.0.0.1", port)  # restarted by its policy, ports again

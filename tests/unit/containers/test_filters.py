@@ -229,3 +229,38 @@ def test_validate_bad_filter_raises_invalid_filter(
 )
 def test_validate_docker_keys_accepted(key: str) -> None:
     validate({key: []})
+
+
+def test_select_network_publish_and_expose_filters() -> None:
+    import attrs
+
+    from supervisor.network.ports import PortBinding, Proto
+
+    web = attrs.evolve(
+        WEB,
+        config={"ExposedPorts": {"80/tcp": {}, "53/udp": {}}},
+        state=attrs.evolve(WEB.state, ports=(PortBinding("", 8080, 80, Proto.TCP),)),
+    )
+    nets = {web.id: {"appnet", "a" * 64}, PAUSED.id: {"bridge"}}
+
+    def pick(filters: Mapping[str, Sequence[str]]) -> list[str]:
+        return [
+            c.name
+            for c in select(
+                [web, PAUSED],
+                filters,
+                all_=True,
+                resolve=resolve,
+                image_matches=image_matches,
+                networks_of=lambda c: nets.get(c.id, set()),
+            )
+        ]
+
+    assert pick({"network": ["appnet"]}) == ["web"]
+    assert pick({"network": ["a" * 64, "bridge"]}) == ["web", "web-paused"]
+    assert pick({"publish": ["80"]}) == ["web"]
+    assert pick({"publish": ["80/udp"]}) == []
+    assert pick({"publish": ["70-90/tcp"]}) == ["web"]
+    assert pick({"expose": ["53/udp"]}) == ["web"]
+    with pytest.raises(InvalidArgument):
+        pick({"publish": ["http"]})
