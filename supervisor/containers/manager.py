@@ -23,7 +23,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from supervisor.errors import (
     NoSuchContainer,
     NotFound,
     NotModified,
+    berth_error_in,
 )
 from supervisor.events.log import EventLog
 from supervisor.images.store import ImageStore
@@ -1233,6 +1234,19 @@ async def _copy_output(output: _Output, stream: str, writer: LogWriter) -> None:
     output.stream_done()
 
 
+@contextlib.contextmanager
+def _unwrapped_berth_error() -> Iterator[None]:
+    """Raise a nursery's BerthError (a taken port...) as itself, not in a group, so
+    callers' ``except BerthError`` clean-up runs."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        found = berth_error_in(group)
+        if found is None:
+            raise
+        raise found from None
+
+
 def _read_text(path: str) -> str:
     try:
         return Path(path).read_text()
@@ -1248,7 +1262,7 @@ async def _proxies(
 ) -> None:
     """Serve every binding; report ``(scope, bindings as bound)`` once all are bound.
     A port that cannot be bound cancels the ones already bound and raises."""
-    with trio.CancelScope() as scope:
+    with trio.CancelScope() as scope, _unwrapped_berth_error():
         async with trio.open_nursery() as nursery:
             bound = []
             for b in bindings:
