@@ -217,7 +217,48 @@ def _run_opts(*, detach: bool) -> tuple[Opt, ...]:
         Opt("stop_timeout", ("--stop-timeout",), INT, "Timeout (in seconds) to stop a container"),
         Opt("stop_signal", ("--stop-signal",), STR, "Signal to stop the container"),
         Opt("hostname", ("-h", "--hostname"), STR, "Container host name"),
-        Opt("network", ("--network", "--net"), STR, "Connect a container to a network"),
+        Opt("domainname", ("--domainname",), STR, "Container NIS domain name"),
+        Opt("network", ("--network", "--net"), LIST, "Connect a container to a network"),
+        Opt(
+            "network_alias",
+            ("--network-alias", "--net-alias"),
+            LIST,
+            "Add network-scoped alias for the container",
+        ),
+        Opt("ip", ("--ip",), STR, "IPv4 address (e.g., 172.30.100.104)"),
+        Opt(
+            "mac_address",
+            ("--mac-address",),
+            STR,
+            "Container MAC address (e.g., 92:d0:c6:0a:29:33)",
+        ),
+        Opt("publish", ("-p", "--publish"), LIST, "Publish a container's port(s) to the host"),
+        Opt(
+            "publish_all",
+            ("-P", "--publish-all"),
+            FLAG,
+            "Publish all exposed ports to random ports",
+        ),
+        Opt("expose", ("--expose",), LIST, "Expose a port or a range of ports"),
+        Opt("add_host", ("--add-host",), LIST, "Add a custom host-to-IP mapping (host:ip)"),
+        Opt("dns", ("--dns",), LIST, "Set custom DNS servers"),
+        Opt("dns_search", ("--dns-search",), LIST, "Set custom DNS search domains"),
+        Opt("dns_option", ("--dns-option", "--dns-opt"), LIST, "Set DNS options"),
+        Opt("volume", ("-v", "--volume"), LIST, "Bind mount a volume"),
+        Opt("mount", ("--mount",), LIST, "Attach a filesystem mount to the container"),
+        Opt("tmpfs", ("--tmpfs",), LIST, "Mount a tmpfs directory"),
+        Opt(
+            "volumes_from",
+            ("--volumes-from",),
+            LIST,
+            "Mount volumes from the specified container(s)",
+        ),
+        Opt(
+            "read_only",
+            ("--read-only",),
+            FLAG,
+            "Mount the container's root filesystem as read only",
+        ),
         Opt("log_driver", ("--log-driver",), STR, "Logging driver for the container"),
         Opt("log_opt", ("--log-opt",), LIST, "Log driver options"),
         Opt("interactive", ("-i", "--interactive"), FLAG, "Keep STDIN open even if not attached"),
@@ -235,6 +276,191 @@ def _run_opts(*, detach: bool) -> tuple[Opt, ...]:
         )
     return tuple(opts)
 
+
+_LIST_FORMAT = Opt(
+    "format",
+    ("--format",),
+    STR,
+    "Format output using a custom template: 'table', 'table TEMPLATE', 'json' or 'TEMPLATE'",
+)
+_NETWORKS = (Arg("networks", "NETWORK", MANY, "Networks (names or ids)"),)
+_NETWORK_AND_CONTAINER = (
+    Arg("network", "NETWORK", ONE, "Network name or id"),
+    Arg("container", "CONTAINER", ONE, "Container name or id"),
+)
+
+_NETWORK_SPECS = (
+    Spec(
+        "network create",
+        "Create a network",
+        (Arg("network", "NETWORK", ONE, "Name of the new network"),),
+        (
+            Opt("driver", ("-d", "--driver"), STR, "Driver to manage the Network", "bridge"),
+            Opt(
+                "subnet",
+                ("--subnet",),
+                LIST,
+                "Subnet in CIDR format that represents a network segment",
+            ),
+            Opt("gateway", ("--gateway",), LIST, "IPv4 or IPv6 Gateway for the master subnet"),
+            Opt("ip_range", ("--ip-range",), LIST, "Allocate container ip from a sub-range"),
+            Opt("internal", ("--internal",), FLAG, "Restrict external access to the network"),
+            Opt("attachable", ("--attachable",), FLAG, "Enable manual container attachment"),
+            Opt("label", ("--label",), LIST, "Set metadata on a network"),
+            Opt("opt", ("-o", "--opt"), LIST, "Set driver specific options"),
+            Opt("ipam_driver", ("--ipam-driver",), STR, "IP Address Management Driver", "default"),
+        ),
+        toplevel=False,
+    ),
+    Spec(
+        "network ls",
+        "List networks",
+        (),
+        (
+            Opt("quiet", ("-q", "--quiet"), FLAG, "Only display network IDs"),
+            Opt(
+                "filter",
+                ("-f", "--filter"),
+                LIST,
+                'Provide filter values (e.g. "driver=bridge")',
+            ),
+            _LIST_FORMAT,
+            Opt("no_trunc", ("--no-trunc",), FLAG, "Do not truncate the output"),
+        ),
+        toplevel=False,
+    ),
+    Spec(
+        "network inspect",
+        "Display detailed information on one or more networks",
+        _NETWORKS,
+        (
+            _FORMAT_F,
+            Opt("verbose", ("-v", "--verbose"), FLAG, "Verbose output for diagnostics"),
+        ),
+        toplevel=False,
+    ),
+    Spec(
+        "network rm",
+        "Remove one or more networks",
+        _NETWORKS,
+        (
+            Opt(
+                "force",
+                ("-f", "--force"),
+                FLAG,
+                "Do not error if the network does not exist",
+            ),
+        ),
+        toplevel=False,
+    ),
+    Spec(
+        "network prune",
+        "Remove all unused networks",
+        (),
+        (_FORCE_PRUNE, _PRUNE_FILTER),
+        toplevel=False,
+    ),
+    Spec(
+        "network connect",
+        "Connect a container to a network",
+        _NETWORK_AND_CONTAINER,
+        (
+            Opt("ip", ("--ip",), STR, 'IPv4 address (e.g., "172.30.100.104")'),
+            Opt("alias", ("--alias",), LIST, "Add network-scoped alias for the container"),
+            Opt("driver_opt", ("--driver-opt",), LIST, "driver options for the network"),
+        ),
+        toplevel=False,
+    ),
+    Spec(
+        "network disconnect",
+        "Disconnect a container from a network",
+        _NETWORK_AND_CONTAINER,
+        (
+            Opt(
+                "force",
+                ("-f", "--force"),
+                FLAG,
+                "Force the container to disconnect from a network",
+            ),
+        ),
+        toplevel=False,
+    ),
+)
+
+_VOLUMES = (Arg("volumes", "VOLUME", MANY, "Volume names"),)
+
+_VOLUME_SPECS = (
+    Spec(
+        "volume create",
+        "Create a volume",
+        (Arg("volume", "VOLUME", OPTIONAL, "Name of the new volume (default: a random id)"),),
+        (
+            Opt("driver", ("-d", "--driver"), STR, "Specify volume driver name", "local"),
+            Opt("name", ("--name",), STR, "Specify volume name"),
+            Opt("label", ("--label",), LIST, "Set metadata for a volume"),
+            Opt("opt", ("-o", "--opt"), LIST, "Set driver specific options"),
+        ),
+        toplevel=False,
+    ),
+    Spec(
+        "volume ls",
+        "List volumes",
+        (),
+        (
+            Opt("quiet", ("-q", "--quiet"), FLAG, "Only display volume names"),
+            Opt(
+                "filter",
+                ("-f", "--filter"),
+                LIST,
+                'Provide filter values (e.g. "dangling=true")',
+            ),
+            _LIST_FORMAT,
+        ),
+        toplevel=False,
+    ),
+    Spec(
+        "volume inspect",
+        "Display detailed information on one or more volumes",
+        _VOLUMES,
+        (_FORMAT_F,),
+        toplevel=False,
+    ),
+    Spec(
+        "volume rm",
+        "Remove one or more volumes",
+        _VOLUMES,
+        (
+            Opt(
+                "force",
+                ("-f", "--force"),
+                FLAG,
+                "Force the removal of one or more volumes",
+            ),
+        ),
+        toplevel=False,
+    ),
+    Spec(
+        "volume prune",
+        "Remove unused local volumes",
+        (),
+        (
+            Opt(
+                "all",
+                ("-a", "--all"),
+                FLAG,
+                "Remove all unused volumes, not just anonymous ones",
+            ),
+            _FORCE_PRUNE,
+            Opt(
+                "filter",
+                ("--filter",),
+                LIST,
+                'Provide filter values (e.g. "label=<label>")',
+            ),
+        ),
+        toplevel=False,
+    ),
+)
 
 _IMAGE_CMD = (
     Arg("image", "IMAGE", ONE, "The image to run"),
@@ -376,15 +602,15 @@ SPECS: dict[str, Spec] = {
         ),
         Spec(
             "inspect",
-            "Return low-level information on containers or images",
-            (Arg("objects", "NAME|ID", MANY, "Containers or images"),),
+            "Return low-level information on containers, images, networks or volumes",
+            (Arg("objects", "NAME|ID", MANY, "Containers, images, networks or volumes"),),
             (
                 _FORMAT_F,
                 Opt(
                     "type",
                     ("--type",),
                     STR,
-                    "Only inspect objects of the given type (container|image)",
+                    "Only inspect objects of the given type (container|image|network|volume)",
                 ),
                 Opt(
                     "size",
@@ -632,6 +858,17 @@ SPECS: dict[str, Spec] = {
             (_FORCE_PRUNE, _PRUNE_FILTER),
             toplevel=False,
         ),
+        Spec(
+            "port",
+            "List port mappings or a specific mapping for the container",
+            (
+                Arg("container", "CONTAINER", ONE, "Container name or id"),
+                Arg("private_port", "PRIVATE_PORT[/PROTO]", OPTIONAL, "Only this port"),
+            ),
+            (),
+        ),
+        *_NETWORK_SPECS,
+        *_VOLUME_SPECS,
         Spec("version", "Show the berth version information", (), (_FORMAT_F,)),
         Spec("info", "Display system-wide information", (), (_FORMAT_F,)),
     )
@@ -669,6 +906,23 @@ ALIASES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
     ("image", "save"): ("save", {}),
     ("image", "load"): ("load", {}),
     ("image", "prune"): ("image prune", {}),
+    ("container", "port"): ("port", {}),
+    ("network", "create"): ("network create", {}),
+    ("network", "ls"): ("network ls", {}),
+    ("network", "list"): ("network ls", {}),
+    ("network", "inspect"): ("network inspect", {}),
+    ("network", "rm"): ("network rm", {}),
+    ("network", "remove"): ("network rm", {}),
+    ("network", "prune"): ("network prune", {}),
+    ("network", "connect"): ("network connect", {}),
+    ("network", "disconnect"): ("network disconnect", {}),
+    ("volume", "create"): ("volume create", {}),
+    ("volume", "ls"): ("volume ls", {}),
+    ("volume", "list"): ("volume ls", {}),
+    ("volume", "inspect"): ("volume inspect", {}),
+    ("volume", "rm"): ("volume rm", {}),
+    ("volume", "remove"): ("volume rm", {}),
+    ("volume", "prune"): ("volume prune", {}),
     ("system", "events"): ("events", {}),
     ("system", "info"): ("info", {}),
 }
@@ -676,6 +930,8 @@ ALIASES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
 GROUPS = {
     "container": "Manage containers",
     "image": "Manage images",
+    "network": "Manage networks",
+    "volume": "Manage volumes",
     "system": "Manage berth",
 }
 

@@ -120,7 +120,11 @@ def _read_env_file(path: str) -> bytes:
 def _create(client: Client, parsed: Parsed) -> str:
     from cli.create import build_create_body
 
-    body = build_create_body(parsed, environ=os.environ, read_file=_read_env_file)
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = ""  # a removed directory: relative bind sources stay relative, as in docker
+    body = build_create_body(parsed, environ=os.environ, read_file=_read_env_file, cwd=cwd)
     try:
         created = client.post("/containers/create", body, name=parsed.text("name"))
     except DaemonError as exc:
@@ -494,31 +498,62 @@ def cmd_ps(client: Client, parsed: Parsed) -> int:
     return 0
 
 
+_INSPECT_TYPES = ("container", "image", "network", "volume")
+
+
+def _inspect_paths(
+    name: str, kind: str | None, *, size: bool
+) -> list[tuple[str, str, dict[str, object]]]:
+    """``(type, path, query)`` to try for ``name``, in docker's order."""
+    paths: list[tuple[str, str, dict[str, object]]] = [
+        ("container", f"{_cid(name)}/json", {"size": 1 if size else None}),
+        ("image", f"{_image_path(name)}/json", {}),
+        ("network", f"/networks/{quote(name)}", {}),
+        ("volume", f"/volumes/{quote(name)}", {}),
+    ]
+    return [p for p in paths if kind in (None, p[0])]
+
+
+def _skippable(exc: DaemonError) -> bool:
+    """docker's ``isErrSkippable``: try the next type of object."""
+    return (
+        exc.status == 404
+        or "not supported" in exc.message
+        or "invalid reference format" in exc.message
+    )
+
+
 def cmd_inspect(client: Client, parsed: Parsed) -> int:
-    """``berth inspect``: containers first, then images, as a JSON array or per template."""
+    """``berth inspect``: containers, then images, networks, volumes; a JSON array or a
+    template per object.  ``--type`` looks at one kind only."""
     kind = parsed.text("type")
-    if kind not in (None, "container", "image"):
-        raise ClientError(f'"{kind}" is not a valid value for --type')
+    if kind is not None and kind not in _INSPECT_TYPES:
+        raise ClientError(
+            f'unknown type: "{kind}": must be one of "' + '", "'.join(_INSPECT_TYPES) + '"'
+        )
     template = _template(parsed.text("format"))
     found: list[object] = []
     status = 0
     for name in parsed.args:
-        paths = []
-        if kind in (None, "container"):
-            paths.append((f"{_cid(name)}/json", {"size": 1 if parsed.flag("size") else None}))
-        if kind in (None, "image"):
-            paths.append((f"{_image_path(name)}/json", {}))
-        for path, query in paths:
+        for what, path, query in _inspect_paths(name, kind, size=parsed.flag("size")):
             try:
                 found.append(client.get(path, **query))
             except DaemonError as exc:
+                if kind is None and _skippable(exc):
+                    continue
                 if exc.status != 404:
                     raise
-                continue
+                flush()
+                err(f"Error: No such {kind}: {name}")
+                status = 1
+                break
+            if parsed.flag("size") and what != "container":
+                flush()
+                err(f"WARNING: --size ignored for {what}")
             break
         else:
             flush()
-            err(f"Error: No such {kind or 'object'}: {name}")
+            err(f"Error: No such object: {name}")
             status = 1
     if template is not None:
         out("".join(template.render(obj) + "\n" for obj in found))
@@ -716,13 +751,15 @@ def cmd_info(client: Client, parsed: Parsed) -> int:
     return 0
 
 
-def _lazy(name: str) -> Callable[[Client, Parsed], int]:
-    """A command of ``cli.imagecmds``, imported only when it runs."""
+def _lazy(name: str, module: str = "imagecmds") -> Callable[[Client, Parsed], int]:
+    """A command of ``cli.<module>``, imported only when it runs."""
 
     def command(client: Client, parsed: Parsed) -> int:
-        from cli import imagecmds
+        import importlib
 
-        run: Callable[[Client, Parsed], int] = getattr(imagecmds, name)
+        run: Callable[[Client, Parsed], int] = getattr(
+            importlib.import_module(f"cli.{module}"), name
+        )
         return run(client, parsed)
 
     command.__name__ = name
@@ -760,4 +797,17 @@ COMMANDS: dict[str, Callable[[Client, Parsed], int]] = {
     "history": _lazy("cmd_history"),
     "image prune": _lazy("cmd_image_prune"),
     "container prune": _lazy("cmd_container_prune"),
+    "port": _lazy("cmd_port", "netcmds"),
+    "network create": _lazy("cmd_network_create", "netcmds"),
+    "network ls": _lazy("cmd_network_ls", "netcmds"),
+    "network inspect": _lazy("cmd_network_inspect", "netcmds"),
+    "network rm": _lazy("cmd_network_rm", "netcmds"),
+    "network prune": _lazy("cmd_network_prune", "netcmds"),
+    "network connect": _lazy("cmd_network_connect", "netcmds"),
+    "network disconnect": _lazy("cmd_network_disconnect", "netcmds"),
+    "volume create": _lazy("cmd_volume_create", "volcmds"),
+    "volume ls": _lazy("cmd_volume_ls", "volcmds"),
+    "volume inspect": _lazy("cmd_volume_inspect", "volcmds"),
+    "volume rm": _lazy("cmd_volume_rm", "volcmds"),
+    "volume prune": _lazy("cmd_volume_prune", "volcmds"),
 }

@@ -10,9 +10,20 @@ Theory of operation:
     flags add ``Delay``/``MaxDelay`` (integer nanoseconds) to the restart
     policy.
 
+    Networking (``--network``, ``-p``, ``--expose``, DNS, hosts) comes from
+    ``cli.netopts`` and storage (``-v``, ``--mount``, ``--tmpfs``) from
+    ``cli.mounts``; both are imported only when such a flag is given, so a
+    plain ``berth run`` stays cheap.  Fields docker always sends are sent
+    here too (``PortBindings: {}``, ``Dns: []``, the ``default`` endpoint),
+    those it leaves out when empty (``ExposedPorts``, ``Mounts``, ``Tmpfs``)
+    are left out.
+
     Host facts (the environment for bare ``-e KEY``, the contents of env
-    files) are parameters.  Invalid values raise ``InvalidArgument`` with
-    docker's wording, naming the flag.
+    files, the working directory relative bind sources start from) are
+    parameters.  Invalid values raise ``InvalidArgument`` with docker's
+    wording: ``invalid argument "V" for "FLAG" flag: ...`` where docker
+    checks the value as the flag is parsed, the bare message where docker
+    checks it afterwards (``invalid containerPort: x``).
 """
 
 from __future__ import annotations
@@ -38,7 +49,10 @@ if TYPE_CHECKING:
 
 
 def _flag_error(flag: str, value: str, exc: InvalidArgument) -> InvalidArgument:
-    return InvalidArgument(f'invalid argument "{value}" for "{flag}" flag: {exc}')
+    import json  # already loaded by the client; Go's %q for the value
+
+    quoted = json.dumps(value, ensure_ascii=False)
+    return InvalidArgument(f'invalid argument {quoted} for "{flag}" flag: {exc}')
 
 
 def build_create_body(
@@ -46,6 +60,7 @@ def build_create_body(
     *,
     environ: Mapping[str, str],
     read_file: Callable[[str], bytes],
+    cwd: str = "",
 ) -> dict[str, object]:
     """The JSON body for ``POST /containers/create`` (the name goes in the query).
 
@@ -53,6 +68,8 @@ def build_create_body(
         parsed: a ``run`` or ``create`` command line.
         environ: where bare ``-e KEY`` and env-file ``KEY`` lines take values.
         read_file: reads an ``--env-file``; raises ``InvalidArgument`` or ``OSError``.
+        cwd: the directory ``./relative`` bind sources are resolved against
+            ("" leaves them relative).
 
     Raises:
         InvalidArgument: a flag value docker would reject.
@@ -81,7 +98,7 @@ def build_create_body(
         "CpuShares": parsed.number("cpu_shares") or 0,
         "PidsLimit": parsed.number("pids_limit"),
         "Init": True if parsed.flag("init") else None,
-        "NetworkMode": parsed.text("network") or "default",
+        "NetworkMode": "default",
         "LogConfig": {
             "Type": parsed.text("log_driver") or "json-file",
             "Config": parse_kv(parsed.texts("log_opt")),
@@ -99,7 +116,7 @@ def build_create_body(
 
     body: dict[str, object] = {
         "Hostname": parsed.text("hostname") or "",
-        "Domainname": "",
+        "Domainname": parsed.text("domainname") or "",
         "User": parsed.text("user") or "",
         "AttachStdin": interactive and not detach,
         "AttachStdout": not detach,
@@ -121,7 +138,87 @@ def build_create_body(
     stop_timeout = parsed.number("stop_timeout")
     if stop_timeout is not None:
         body["StopTimeout"] = stop_timeout
+    _add_storage(parsed, body, host, cwd=cwd)
+    _add_networking(parsed, body, host)
     return body
+
+
+def _validated(parsed: Parsed, dest: str, flag: str, check: Callable[[str], str]) -> list[str]:
+    """A repeatable flag's values through one of docker's flag validators."""
+    out: list[str] = []
+    for value in parsed.texts(dest):
+        try:
+            out.append(check(value))
+        except InvalidArgument as exc:
+            raise _flag_error(flag, value, exc) from None
+    return out
+
+
+def _add_storage(
+    parsed: Parsed, body: dict[str, object], host: dict[str, object], *, cwd: str
+) -> None:
+    """``-v``, ``--mount``, ``--tmpfs``, ``--volumes-from``, ``--read-only``."""
+    volumes = parsed.texts("volume")
+    mounts = parsed.texts("mount")
+    tmpfs = parsed.texts("tmpfs")
+    binds: list[str] = []
+    anonymous: dict[str, dict[str, object]] = {}
+    if volumes or mounts or tmpfs:
+        from cli.mounts import parse_mount, parse_tmpfs, split_volumes
+
+        host["Mounts"] = [_mount(value, parse_mount, cwd) for value in mounts]
+        binds, anonymous = split_volumes(volumes, cwd=cwd)
+        host["Tmpfs"] = parse_tmpfs(tmpfs)
+        for key in ("Mounts", "Tmpfs"):
+            if not host[key]:
+                del host[key]  # omitempty in docker's HostConfig
+    body["Volumes"] = anonymous
+    host["Binds"] = binds or None
+    host["VolumesFrom"] = parsed.texts("volumes_from") or None
+    host["ReadonlyRootfs"] = parsed.flag("read_only")
+
+
+def _mount(
+    value: str, parse: Callable[[str, str], dict[str, object]], cwd: str
+) -> dict[str, object]:
+    try:
+        return parse(value, cwd)
+    except InvalidArgument as exc:
+        raise _flag_error("--mount", value, exc) from None
+
+
+def _add_networking(parsed: Parsed, body: dict[str, object], host: dict[str, object]) -> None:
+    """``--network``, ``-p``/``-P``, ``--expose``, ``--add-host``, DNS, ``--ip``, ``--mac-address``."""
+    from cli import netopts
+
+    host["ExtraHosts"] = (
+        _validated(parsed, "add_host", "--add-host", netopts.check_extra_host) or None
+    )
+    host["Dns"] = _validated(parsed, "dns", "--dns", netopts.check_ip)
+    host["DnsSearch"] = _validated(parsed, "dns_search", "--dns-search", netopts.check_dns_search)
+    host["DnsOptions"] = parsed.texts("dns_option")
+    mac = parsed.text("mac_address") or ""
+    if mac:
+        netopts.check_mac(mac)
+    exposed, bindings = netopts.publish(parsed.texts("publish"))
+    exposed.extend(netopts.expose(parsed.texts("expose")))
+    if exposed:
+        body["ExposedPorts"] = {key: {} for key in dict.fromkeys(exposed)}
+    host["PortBindings"] = bindings
+    host["PublishAllPorts"] = parsed.flag("publish_all")
+    mode, endpoints = netopts.endpoints(
+        parsed.texts("network"),
+        aliases=parsed.texts("network_alias"),
+        ip=parsed.text("ip") or "",
+        mac=mac,
+    )
+    host["NetworkMode"] = mode
+    # API < 1.44 reads the container-wide MAC; docker copies the endpoint's there.
+    main = endpoints.get(mode)
+    mac = str(main["MacAddress"]) if main is not None else mac
+    if mac:
+        body["MacAddress"] = mac
+    body["NetworkingConfig"] = {"EndpointsConfig": endpoints}
 
 
 def _sized(parsed: Parsed, dest: str, flag: str, parse: Callable[[str], int]) -> int:

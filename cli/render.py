@@ -16,13 +16,18 @@ Theory of operation:
       header titles of their table columns.
     * ``render_rows`` implements docker's formatter: ``table`` prefix, ``\\t``
       and ``\\n`` escapes, ``json`` shorthand, one line per row.
+    * ``network_fields``/``volume_fields`` are docker's networkContext and
+      volumeContext (``network ls``/``volume ls``), ``list_format`` their
+      ``--format``/``-q`` choice, ``natural_less`` the ``sortorder`` natural
+      order those lists (and ``port``) are sorted in.
 
     Pure module: stdlib only, no I/O.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, tzinfo
+import re
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from cli.data import get_dict, get_int, get_list, get_str, split_reference
 from cli.template import Fields, Template, go_json
@@ -526,6 +531,212 @@ def history_fields(
             "CreatedSince": since,
             "ID": truncate_id(ident) if trunc else ident,
             "Size": human_size(size) if human else str(size),
+        },
+    )
+
+
+# --- natural order (fvbommel/sortorder, used by docker's ls commands) ----------------------
+
+
+def natural_less(a: str, b: str) -> bool:
+    """``sortorder.NaturalLess``: digit runs compare as numbers, digits before other bytes."""
+    x, y = a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape")
+    i = j = 0
+    while i < len(x) and j < len(y):
+        dx, dy = 48 <= x[i] <= 57, 48 <= y[j] <= 57
+        if dx != dy:
+            return dx
+        if not dx:
+            if x[i] != y[j]:
+                return x[i] < y[j]
+            i += 1
+            j += 1
+            continue
+        while i < len(x) and x[i] == 48:
+            i += 1
+        while j < len(y) and y[j] == 48:
+            j += 1
+        nx, ny = i, j
+        while i < len(x) and 48 <= x[i] <= 57:
+            i += 1
+        while j < len(y) and 48 <= y[j] <= 57:
+            j += 1
+        if i - nx != j - ny:
+            return i - nx < j - ny
+        if x[nx:i] != y[ny:j]:
+            return x[nx:i] < y[ny:j]
+        if nx != ny:
+            return nx < ny
+    return len(x) < len(y)
+
+
+def natural_sorted(items: Sequence[str]) -> list[str]:
+    """``items`` in docker's natural order."""
+    from functools import cmp_to_key
+
+    def compare(a: str, b: str) -> int:
+        if natural_less(a, b):
+            return -1
+        return 1 if natural_less(b, a) else 0
+
+    return sorted(items, key=cmp_to_key(compare))
+
+
+# --- networks and volumes (docker's networkContext and volumeContext) ------------------
+
+NETWORKS_TABLE = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+NETWORKS_RAW = (
+    "network_id: {{.ID}}\nname: {{.Name}}\ndriver: {{.Driver}}\nscope: {{.Scope}}\n",
+    "network_id: {{.ID}}",
+)
+
+NETWORK_HEADERS = {
+    "ID": "NETWORK ID",
+    "Name": "NAME",
+    "Driver": "DRIVER",
+    "Scope": "SCOPE",
+    "IPv4": "IPV4",
+    "IPv6": "IPV6",
+    "Internal": "INTERNAL",
+    "Labels": "LABELS",
+    "CreatedAt": "CREATED AT",
+}
+
+VOLUMES_TABLE = "table {{.Driver}}\t{{.Name}}"
+VOLUMES_RAW = ("name: {{.Name}}\ndriver: {{.Driver}}\n", "name: {{.Name}}")
+
+VOLUME_HEADERS = {
+    "ID": "ID",
+    "Name": "VOLUME NAME",
+    "Group": "GROUP",
+    "Driver": "DRIVER",
+    "Scope": "SCOPE",
+    "Availability": "AVAILABILITY",
+    "Mountpoint": "MOUNTPOINT",
+    "Labels": "LABELS",
+    "Links": "LINKS",
+    "Size": "SIZE",
+    "Status": "STATUS",
+}
+
+
+def list_format(
+    fmt: str | None, *, quiet: bool, table: str, quiet_format: str, raw: tuple[str, str]
+) -> str:
+    """docker's ``NewFormat`` for ``network ls``/``volume ls``: ``--format`` and ``-q``.
+
+    No format (or ``table``) is the default table, or just the ids with
+    ``-q``; ``raw`` is docker's raw format ``(full, quiet)``; any other
+    format is used as is, even with ``-q``.
+    """
+    if not fmt or fmt == "table":
+        return quiet_format if quiet else table
+    if fmt == "raw":
+        return raw[1] if quiet else raw[0]
+    return fmt
+
+
+def _labels_text(labels: Mapping[str, object]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if isinstance(v, str))
+
+
+def _label_lookup(labels: Mapping[str, object]) -> Callable[[object], str]:
+    def label(name: object) -> str:
+        value = labels.get(name) if isinstance(name, str) else None
+        return value if isinstance(value, str) else ""
+
+    return label
+
+
+def _flag(obj: object, key: str) -> str:
+    return "true" if _is_true(obj, key) else "false"
+
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)"
+)
+
+
+def go_time_string(text: str, tz: tzinfo) -> str:
+    """Go's ``time.Time.String()`` of an RFC 3339 time from the API.
+
+    ``2024-01-02 15:04:05.5 +0000 UTC``: fraction without trailing zeros; a
+    ``Z`` time is UTC; an offset that is the local zone's (``tz``) takes its
+    name, any other is written ``+0100 +0100`` as Go does.  The zero time
+    for a missing value; unparseable text unchanged.
+    """
+    if not text:
+        return "0001-01-01 00:00:00 +0000 UTC"
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        return text
+    year, month, day, hour, minute, second, frac, zone = match.groups()
+    stamp = f"{year}-{month}-{day} {hour}:{minute}:{second}"
+    digits = (frac or "")[:9].rstrip("0")
+    if digits:
+        stamp += "." + digits
+    if zone in ("Z", "z"):
+        return stamp + " +0000 UTC"
+    sign = 1 if zone[0] == "+" else -1
+    offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])) * sign
+    compact = zone[0] + zone[1:3] + zone[4:6]
+    name = compact
+    try:
+        when = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second),
+            tzinfo=timezone(offset),
+        )  # fmt: skip
+        local = when.astimezone(tz)
+    except (ValueError, OverflowError):
+        local = None
+    if local is not None and local.utcoffset() == offset:
+        name = local.tzname() or compact
+    return f"{stamp} {compact} {name}"
+
+
+def network_fields(network: object, *, tz: tzinfo, trunc: bool = True) -> Fields:
+    """The ``--format`` context of one ``GET /networks`` entry (docker's networkContext)."""
+    ident = get_str(network, "Id")
+    labels = get_dict(network, "Labels")
+    return Fields(
+        "*network.networkContext",
+        {
+            "CreatedAt": go_time_string(get_str(network, "Created"), tz),
+            "Driver": get_str(network, "Driver"),
+            "ID": truncate_id(ident) if trunc else ident,
+            "IPv4": _flag(network, "EnableIPv4"),
+            "IPv6": _flag(network, "EnableIPv6"),
+            "Internal": _flag(network, "Internal"),
+            "Label": _label_lookup(labels),
+            "Labels": _labels_text(labels),
+            "Name": get_str(network, "Name"),
+            "Scope": get_str(network, "Scope"),
+        },
+    )
+
+
+def volume_fields(volume: object) -> Fields:
+    """The ``--format`` context of one ``GET /volumes`` entry (docker's volumeContext).
+
+    ``Links`` and ``Size`` come from ``UsageData`` (``N/A`` without it); the
+    cluster fields are ``N/A`` (berth has no cluster volumes).
+    """
+    labels = get_dict(volume, "Labels")
+    usage = get_dict(volume, "UsageData")
+    return Fields(
+        "*formatter.volumeContext",
+        {
+            "Availability": "N/A",
+            "Driver": get_str(volume, "Driver"),
+            "Group": "N/A",
+            "Label": _label_lookup(labels),
+            "Labels": _labels_text(labels),
+            "Links": str(get_int(usage, "RefCount")) if usage else "N/A",
+            "Mountpoint": get_str(volume, "Mountpoint"),
+            "Name": get_str(volume, "Name"),
+            "Scope": get_str(volume, "Scope"),
+            "Size": human_size(get_int(usage, "Size"), 4) if usage else "N/A",  # units.HumanSize
+            "Status": "N/A",
         },
     )
 

@@ -141,7 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if body:  # writing nothing to a client that already left would still raise EPIPE
+            self.wfile.write(body)
 
     def do_GET(self) -> None:
         self._route("GET")

@@ -294,3 +294,74 @@ def test_every_option_kind_is_known() -> None:
         for opt in spec.opts:
             assert opt.kind in (FLAG, STR, INT, LIST)
             assert all(n.startswith("-") for n in opt.names)
+
+
+def test_network_volume_and_port_commands_parse_alike() -> None:
+    for argv in (
+        ["network", "create", "-d", "bridge", "--subnet", "10.9.0.0/24", "--internal", "n"],
+        ["network", "create", "--label", "a=b", "-o", "x=y", "--attachable", "n"],
+        ["network", "ls", "-q", "-f", "driver=bridge", "--no-trunc"],
+        ["network", "list", "--format", "{{.Name}}"],
+        ["network", "inspect", "-f", "{{.Id}}", "-v", "a", "b"],
+        ["network", "rm", "-f", "a", "b"],
+        ["network", "remove", "a"],
+        ["network", "prune", "-f", "--filter", "until=1h"],
+        ["network", "connect", "--ip", "10.0.0.2", "--alias", "a", "--alias", "b", "n", "c"],
+        ["network", "disconnect", "-f", "n", "c"],
+        ["volume", "create", "--label", "a=b", "-o", "type=tmpfs", "-d", "local", "v"],
+        ["volume", "create"],
+        ["volume", "ls", "-q", "-f", "dangling=true"],
+        ["volume", "inspect", "-f", "{{.Name}}", "v"],
+        ["volume", "rm", "-f", "v", "w"],
+        ["volume", "prune", "-af", "--filter", "label=x"],
+        ["port", "web"],
+        ["port", "web", "80/tcp"],
+        ["container", "port", "web", "80"],
+        ["inspect", "--type", "network", "n"],
+        [
+            "run", "-p", "8080:80", "-P", "--expose", "90", "--network", "n", "--network-alias",
+            "a", "--ip", "10.0.0.3", "--mac-address", "02:42:ac:11:00:02", "--add-host", "h:1.2.3.4",
+            "--dns", "8.8.8.8", "--dns-search", "x.org", "--dns-option", "ndots:1",
+            "--domainname", "d", "-v", "/a:/b", "--mount", "type=tmpfs,dst=/t", "--tmpfs", "/run",
+            "--volumes-from", "c", "--read-only", "busybox", "ls", "-v",
+        ],
+    ):  # fmt: skip
+        fast = parse_argv(argv)
+        assert fast is not None, argv
+        assert cyclopts_parse(argv) == fast, argv
+
+
+def test_run_repeatable_network_and_storage_flags() -> None:
+    parsed = parse_argv(
+        ["run", "-p", "80", "--publish", "81", "-v", "/a", "--volume", "/b", "--net", "x", "bb"]
+    )
+    assert parsed is not None
+    assert parsed.texts("publish") == ["80", "81"]
+    assert parsed.texts("volume") == ["/a", "/b"]
+    assert parsed.texts("network") == ["x"]
+    assert parsed.args == ["bb"]
+
+
+def test_group_help_lists_network_and_volume_commands(capfd: pytest.CaptureFixture[str]) -> None:
+    assert cyclopts_parse(["--help"]) == 0
+    top = capfd.readouterr().out
+    assert "Manage networks" in top
+    assert "Manage volumes" in top
+    assert "List port mappings" in top
+    assert cyclopts_parse(["network", "--help"]) == 0
+    text = capfd.readouterr().out
+    for verb in ("connect", "create", "disconnect", "inspect", "ls", "prune", "rm"):
+        assert f" {verb} " in text, verb
+    assert cyclopts_parse(["volume", "--help"]) == 0
+    text = capfd.readouterr().out
+    for verb in ("create", "inspect", "ls", "prune", "rm"):
+        assert f" {verb} " in text, verb
+
+
+def test_network_commands_usage_errors(capfd: pytest.CaptureFixture[str]) -> None:
+    assert parse_argv(["network", "create"]) is None
+    assert cyclopts_parse(["network", "create"]) == 2
+    assert parse_argv(["network", "connect", "n"]) is None
+    assert parse_argv(["port"]) is None
+    assert parse_argv(["port", "a", "b", "c"]) is None
+    capfd.readouterr()

@@ -13,26 +13,37 @@ from cli.render import (
     HISTORY_TABLE,
     IMAGE_HEADERS,
     IMAGES_TABLE,
+    NETWORK_HEADERS,
+    NETWORKS_RAW,
+    NETWORKS_TABLE,
     PS_TABLE,
     SEARCH_HEADERS,
     SEARCH_TABLE,
+    VOLUME_HEADERS,
+    VOLUMES_TABLE,
     bytes_size,
     container_fields,
     display_ports,
     ellipsis,
     event_line,
     go_quote,
+    go_time_string,
     history_fields,
     human_duration,
     human_size,
     image_rows,
     info_text,
+    list_format,
+    natural_less,
+    natural_sorted,
+    network_fields,
     prepare_format,
     render_rows,
     search_fields,
     tabwrite,
     truncate_id,
     version_text,
+    volume_fields,
 )
 from cli.template import TemplateError
 
@@ -404,3 +415,139 @@ def test_search_fields() -> None:
     assert plain == '[OK]|"[OK]"\n'
     empty = search_fields({"name": "x"})
     assert (empty["IsOfficial"], empty["StarCount"]) == ("", "0")
+
+
+# --- PORTS column, natural order, networks and volumes -----------------------------------
+
+
+def test_display_ports_published_ranges_on_both_families() -> None:
+    ports = [
+        {"PrivatePort": p, "PublicPort": p, "IP": ip, "Type": "tcp"}
+        for ip in ("0.0.0.0", "::")
+        for p in (8000, 8001, 8002)
+    ] + [{"PrivatePort": 9000, "PublicPort": 32768, "IP": "127.0.0.1", "Type": "udp"}]
+    assert display_ports(ports) == (
+        "0.0.0.0:8000-8002->8000-8002/tcp, [::]:8000-8002->8000-8002/tcp, 127.0.0.1:32768->9000/udp"
+    )
+    assert display_ports([]) == ""
+
+
+def test_ps_table_shows_only_what_the_daemon_reports_as_ports() -> None:
+    row = {
+        **CONTAINER,
+        "Ports": [
+            {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
+            {"IP": "::", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
+        ],
+    }
+    fields = container_fields(row, now=NOW, tz=UTC)
+    assert fields["Ports"] == "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("net9", "net10"),
+        ("a", "b"),
+        ("1", "a"),  # digits before other characters
+        ("x1a", "x01"),  # equal numbers, fewer zeros first: the rest is not looked at
+        ("x1", "x01"),
+        ("ab", "abc"),
+        ("Z", "a"),  # bytewise
+    ],
+)
+def test_natural_less(a: str, b: str) -> None:
+    assert natural_less(a, b)
+    assert not natural_less(b, a)
+
+
+def test_natural_sorted() -> None:
+    assert natural_sorted(["v10", "v9", "bridge", "v1", "host"]) == [
+        "bridge",
+        "host",
+        "v1",
+        "v9",
+        "v10",
+    ]
+    assert natural_sorted(["80/tcp -> [::]:80", "80/tcp -> 0.0.0.0:80", "9/tcp -> 0.0.0.0:9"]) == [
+        "9/tcp -> 0.0.0.0:9",
+        "80/tcp -> 0.0.0.0:80",
+        "80/tcp -> [::]:80",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "tz", "shown"),
+    [
+        ("2024-05-01T10:00:00Z", UTC, "2024-05-01 10:00:00 +0000 UTC"),
+        ("2024-05-01T10:00:00.500000000Z", UTC, "2024-05-01 10:00:00.5 +0000 UTC"),
+        ("2024-05-01T10:00:00.123456789+02:00", UTC, "2024-05-01 10:00:00.123456789 +0200 +0200"),
+        (
+            "2024-05-01T10:00:00+01:00",
+            timezone(timedelta(hours=1), "CET"),
+            "2024-05-01 10:00:00 +0100 CET",
+        ),
+        ("", UTC, "0001-01-01 00:00:00 +0000 UTC"),
+        ("yesterday", UTC, "yesterday"),
+    ],
+)
+def test_go_time_string(text: str, tz: timezone, shown: str) -> None:
+    assert go_time_string(text, tz) == shown
+
+
+def test_network_fields_truncate_and_flags() -> None:
+    network = {
+        "Name": "app",
+        "Id": "ab" * 32,
+        "Driver": "bridge",
+        "Scope": "local",
+        "Internal": True,
+        "EnableIPv6": False,
+        "Labels": {"z": "1", "a": "2"},
+    }
+    fields = network_fields(network, tz=UTC)
+    assert (fields["ID"], fields["Internal"], fields["IPv4"], fields["Labels"]) == (
+        "ab" * 6,
+        "true",
+        "false",
+        "a=2,z=1",
+    )
+    assert network_fields(network, tz=UTC, trunc=False)["ID"] == "ab" * 32
+    table = render_rows(
+        NETWORKS_TABLE, [fields], headers=NETWORK_HEADERS, default_table=NETWORKS_TABLE
+    )
+    assert (
+        table
+        == "NETWORK ID     NAME      DRIVER    SCOPE\nabababababab   app       bridge    local\n"
+    )
+
+
+def test_volume_fields_usage_data() -> None:
+    fields = volume_fields(
+        {"Name": "v", "Driver": "local", "UsageData": {"RefCount": 2, "Size": 2048}}
+    )
+    assert (fields["Links"], fields["Size"]) == ("2", "2.048kB")
+    table = render_rows(
+        VOLUMES_TABLE, [fields], headers=VOLUME_HEADERS, default_table=VOLUMES_TABLE
+    )
+    assert table == "DRIVER    VOLUME NAME\nlocal     v\n"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "quiet", "expected"),
+    [
+        (None, False, NETWORKS_TABLE),
+        ("table", True, "{{.ID}}"),
+        (None, True, "{{.ID}}"),
+        ("{{.Name}}", True, "{{.Name}}"),
+        ("raw", False, NETWORKS_RAW[0]),
+        ("raw", True, "network_id: {{.ID}}"),
+    ],
+)
+def test_list_format(fmt: str | None, quiet: bool, expected: str) -> None:
+    assert (
+        list_format(
+            fmt, quiet=quiet, table=NETWORKS_TABLE, quiet_format="{{.ID}}", raw=NETWORKS_RAW
+        )
+        == expected
+    )
