@@ -34,6 +34,7 @@ from supervisor.api import images as image_routes
 from supervisor.api import networks as network_routes
 from supervisor.api import registry as registry_routes
 from supervisor.api import system as system_routes
+from supervisor.api import volumes as volume_routes
 from supervisor.api.backend import Backend
 from supervisor.api.http import Router, serve_connection
 from supervisor.config import DaemonConfig, parse_args
@@ -50,6 +51,7 @@ from supervisor.network.manager import NetworkManager
 from supervisor.runtime import oci
 from supervisor.runtime import rootfs as rootfs_mod
 from supervisor.runtime.cgroups import CgroupLayout
+from supervisor.volumes.manager import VolumeManager
 
 log = structlog.get_logger()
 
@@ -66,6 +68,7 @@ def build_router(backend: Backend) -> Router:
     container_routes.register(router, backend)
     image_routes.register(router, backend)
     network_routes.register(router, backend)
+    volume_routes.register(router, backend)
     registry_routes.register(router, backend)
     return router
 
@@ -176,11 +179,13 @@ async def _serve_bound(
         dns_server=_dns_server(),
         dns_upstreams=etc.upstream_servers(_read_text("/etc/resolv.conf")),
     )
+    volumes = VolumeManager.open(db=db, events=events, data_root=cfg.data_root)
     manager = ContainerManager(
         db=db,
         events=events,
         images=images,
         networks=networks,
+        volumes=volumes,
         runtime=runtime,
         cgroups=cgroups,
         data_root=cfg.data_root,
@@ -192,6 +197,7 @@ async def _serve_bound(
         config=cfg,
         containers=manager,
         networks=networks,
+        volumes=volumes,
         images=images,
         distribution=Distribution(db=db, events=events, images=images),
         archives=Archives(db=db, events=events, images=images),

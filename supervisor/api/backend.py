@@ -11,6 +11,7 @@ from supervisor.images.distribution import Distribution
 from supervisor.images.store import ImageStore
 from supervisor.images.transfer import Archives
 from supervisor.network.manager import NetworkManager
+from supervisor.volumes.manager import VolumeManager
 
 
 @attrs.define
@@ -18,6 +19,7 @@ class Backend:
     config: DaemonConfig
     containers: ContainerManager
     networks: NetworkManager
+    volumes: VolumeManager
     images: ImageStore
     distribution: Distribution
     archives: Archives

@@ -75,6 +75,7 @@ def container_summary(
     *,
     ports: list[dict[str, object]] | None = None,
     networks: dict[str, Any] | None = None,
+    mounts: list[dict[str, object]] | None = None,
 ) -> dict[str, Any]:
     """An item of ``GET /containers/json``."""
     return {
@@ -90,7 +91,7 @@ def container_summary(
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "default")},
         "NetworkSettings": {"Networks": networks or {}},
-        "Mounts": [],
+        "Mounts": mounts or [],
     }
 
 
@@ -102,6 +103,7 @@ def container_inspect(
     rootfs: str,
     lowers: list[str],
     network_settings: dict[str, Any] | None = None,
+    mounts: list[dict[str, object]] | None = None,
 ) -> dict[str, Any]:
     st = c.state
     return {
@@ -145,7 +147,7 @@ def container_inspect(
                 "WorkDir": f"{data_dir}/work",
             },
         },
-        "Mounts": [],
+        "Mounts": mounts or [],  # Docker's MountPoint objects (supervisor.volumes.mounts.to_api)
         "Config": c.config,
         "NetworkSettings": network_settings
         or {

@@ -71,8 +71,9 @@ from supervisor.runtime.oci import (
     nofile_cap,
     signal_number,
 )
-from supervisor.runtime.spec import BindMount, SpecInput, build_spec
+from supervisor.runtime.spec import BindMount, SpecInput, UserMount, build_spec
 from supervisor.runtime.users import UnknownUser, resolve_user
+from supervisor.volumes.manager import VolumeManager
 
 log = structlog.get_logger()
 
@@ -156,6 +157,7 @@ class ContainerManager:
         events: EventLog,
         images: ImageStore,
         networks: NetworkManager,
+        volumes: VolumeManager,
         runtime: OciRuntime,
         cgroups: CgroupLayout,
         data_root: Path,
@@ -167,6 +169,7 @@ class ContainerManager:
         self._events = events
         self._images = images
         self.networks = networks
+        self.volumes = volumes
         self.runtime = runtime
         self._cgroups = cgroups
         self._data_root = data_root / "containers"
@@ -346,6 +349,9 @@ class ContainerManager:
         if name is None:
             name = names.generate_name({h.record.name for h in self._handles.values()})
         mode, endpoints = self._plan_network(cid, result.host_config, body.get("NetworkingConfig"))
+        mounts = await self.volumes.plan(
+            result.config, result.host_config, resolve=lambda ref: self.get(ref).id
+        )
         record = Container(
             id=ContainerId(cid),
             name=name,
@@ -364,16 +370,18 @@ class ContainerManager:
             rows.insert(conn, record)
             created.extend(network_rows.insert_endpoint(conn, e) for e in endpoints)
 
-        # The row, its endpoints and its create event commit together (409 for a taken
-        # name: none of them).
+        # The row, its endpoints, its mounts and volumes and its create event commit
+        # together (409 for a taken name: none of them).
+        attachment = self.volumes.attachment(cid, mounts)
         await self._events.emit(
             "container",
             "create",
             cid,
             {**record.labels, "image": record.image_ref, "name": record.name},
-            with_change=insert,
+            with_change=attachment.wrap(insert),
         )
         self.networks.record_created(created)
+        await attachment.announce()
         self._handles[cid] = h
         self.paths(cid).data.mkdir(parents=True, exist_ok=True)
         log.info("container.created", container_id=cid, container_name=name)
@@ -502,8 +510,9 @@ class ContainerManager:
         and start the process."""
         c = h.record
         published = await self._publish(h, sandbox)
+        mounts = await self.volumes.prepare(c.id, paths.rootfs)  # copy-up, bind sources
         try:
-            spec = self._spec(c, paths, netns, sandbox)
+            spec = self._spec(c, paths, netns, sandbox, mounts)
         except UnknownUser as exc:
             raise InvalidArgument(str(exc)) from None
         (paths.bundle / "config.json").write_text(json.dumps(spec))
@@ -611,7 +620,12 @@ class ContainerManager:
             )
 
     def _spec(
-        self, c: Container, paths: Paths, netns: str, sandbox: Sandbox | None
+        self,
+        c: Container,
+        paths: Paths,
+        netns: str,
+        sandbox: Sandbox | None,
+        mounts: tuple[UserMount, ...] = (),
     ) -> dict[str, object]:
         cfg, hc = c.config, c.host_config
         passwd = rootfs_mod.read_in_root(paths.rootfs, "/etc/passwd")
@@ -650,6 +664,7 @@ class ContainerManager:
                 resources=resources_of(hc),
                 network_mode=netns,
                 binds=binds,
+                mounts=mounts,
                 nofile=nofile_cap(),
                 swap_accounting=self._cgroups.swap_accounting,
             )
@@ -730,7 +745,7 @@ class ContainerManager:
             if h.record.host_config.get("AutoRemove") and not self._shutting_down:
                 with trio.CancelScope(shield=True):
                     try:
-                        await self.remove(h.id, force=True)
+                        await self.remove(h.id, force=True, volumes=True)
                     except BerthError as exc:
                         log.warning("container.autoremove_failed", error=str(exc))
 
@@ -814,6 +829,7 @@ class ContainerManager:
                 "ports": (),
             }
             await self._emit(h, "die", state=state, exitCode=str(code))
+            await self.volumes.unmounted(h.id)
             if decision.restart and not decide().restart:
                 decision = decide()  # stopped while the exit was being recorded
                 await self._save(h, status=Status.EXITED)
@@ -992,7 +1008,9 @@ class ContainerManager:
 
     # -- remove ---------------------------------------------------------------------
 
-    async def remove(self, ref: str, *, force: bool) -> None:
+    async def remove(self, ref: str, *, force: bool, volumes: bool = False) -> None:
+        """``DELETE /containers/{id}``; ``volumes`` (``v=1``) also removes the
+        container's anonymous volumes that no other container uses."""
         h = self.get(ref)
         status = h.record.state.status
         if status is Status.REMOVING:
@@ -1012,6 +1030,7 @@ class ContainerManager:
             # container that can be removed again, never a half-removed row.
             h.record = rows.with_state(h.record, status=Status.REMOVING)
             paths = self.paths(h.id)
+            anonymous = await self.volumes.anonymous_of(h.id) if volumes else []
             with trio.CancelScope(shield=True):
                 # Forget first, then collect: once the row and the destroy event are
                 # committed nothing can reach the container through the API; its runtime
@@ -1028,13 +1047,14 @@ class ContainerManager:
                 self.networks.forget(h.id)
                 assert self._nursery is not None
                 self._nursery.start_soon(self._collect, h, paths)
+                await self.volumes.remove_unused(anonymous)
         notice.code = h.record.state.exit_code
         notice.set()
         log.info("container.removed", container_id=h.id)
 
     async def _remove_quietly(self, cid: str) -> None:
         try:
-            await self.remove(cid, force=True)
+            await self.remove(cid, force=True, volumes=True)
         except BerthError as exc:
             log.warning("container.autoremove_failed", container_id=cid, error=str(exc))
 
