@@ -493,7 +493,9 @@ class ContainerManager:
         await h.cleaned.wait()  # the previous run's runtime state must be gone first
         image = await self._images.resolve(c.image_id)
         await trio.to_thread.run_sync(self._prepare_rootfs, paths, self._images.lowerdirs(image))
+        t0 = time.monotonic()
         netns, sandbox = await self._join_network(h)
+        log.debug("container.network_joined", ms=round((time.monotonic() - t0) * 1000, 1))
         try:
             return await self._launch_in(h, paths, netns, sandbox)
         except BaseException:

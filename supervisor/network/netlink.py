@@ -267,8 +267,15 @@ def _iproute(netns_name: str | None = None) -> Iterator[IPRoute]:
 
 
 def _lookup(ipr: IPRoute, name: str) -> int | None:
-    found = ipr.link_lookup(ifname=name)
-    return int(found[0]) if found else None
+    """The index of interface ``name``: one RTM_GETLINK by name, not a dump of every
+    link (``link_lookup``), which grows with the number of containers."""
+    try:
+        reply = ipr.link("get", ifname=name)
+    except NetlinkError as exc:
+        if exc.code in (errno.ENODEV, errno.ENOENT):
+            return None
+        raise
+    return int(reply[0]["index"]) if reply else None
 
 
 def _kind(ipr: IPRoute, index: int) -> str | None:
@@ -415,6 +422,114 @@ def _configure_inside(
         ns.link("set", index=index, state="up")
         if gateway is not None:
             ns.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=index)
+
+
+def create_spare(netns_name: str, host_ifname: str, *, ifname: str = "eth0") -> None:
+    """A namespace made ahead of need: ``lo`` up and a veth pair whose host end
+    ``host_ifname`` is down and on no bridge, the other end ``ifname`` inside, without
+    an address. :func:`plug_spare` finishes it in a few milliseconds; creating the pair
+    is the slow part (the kernel's veth set-up).
+
+    On failure the namespace and the pair are removed again.
+    """
+    check_ifname(host_ifname)
+    path = create_netns(netns_name)
+    try:
+        nsfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            with _iproute() as ipr:
+                try:
+                    ipr.link(
+                        "add",
+                        ifname=host_ifname,
+                        kind="veth",
+                        peer={"ifname": ifname, "net_ns_fd": nsfd},
+                    )
+                except NetlinkError as exc:
+                    raise _fail(f"create veth {host_ifname}", exc) from exc
+        finally:
+            os.close(nsfd)
+        loopback_up(netns_name)
+    except BaseException:
+        with contextlib.suppress(BerthError):
+            _delete_link(host_ifname, "delete veth")
+        delete_netns(netns_name)
+        raise
+
+
+def plug_spare(
+    netns_name: str,
+    *,
+    bridge: str,
+    host_ifname: str,
+    address_cidr: str,
+    gateway: IPv4Address | str | None,
+    mac: str,
+    ifname: str = "eth0",
+) -> None:
+    """Put a spare's veth on ``bridge`` (up) and give its inside end ``mac``,
+    ``address_cidr`` and a default route via ``gateway``: the same result as
+    :func:`attach_container`.
+
+    Raises:
+        BerthError: the bridge or the spare's links are gone, or the kernel refuses.
+    """
+    check_ifname(host_ifname)
+    want = IPv4Interface(address_cidr)
+    with _iproute() as ipr:
+        bridge_index = _lookup(ipr, bridge)
+        if bridge_index is None:
+            raise BerthError(f"attach to {bridge}: no such bridge")
+        index = _lookup(ipr, host_ifname)
+        if index is None:
+            raise BerthError(f"spare veth {host_ifname} is gone")
+        try:
+            ipr.link("set", index=index, master=bridge_index, state="up")
+        except NetlinkError as exc:
+            raise _fail(f"plug {host_ifname} into {bridge}", exc) from exc
+    try:
+        with _iproute(netns_name) as ns:
+            inside = _lookup(ns, ifname)
+            if inside is None:
+                raise BerthError(f"{ifname} is missing in {netns_name}")
+            ns.link("set", index=inside, address=mac)
+            ns.addr("add", index=inside, address=str(want.ip), prefixlen=want.network.prefixlen)
+            ns.link("set", index=inside, state="up")
+            if gateway is not None:
+                ns.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=inside)
+    except NetlinkError as exc:
+        raise _fail(f"configure {ifname} in {netns_name}", exc) from exc
+    log.debug("network.spare_plugged", netns=netns_name, bridge=bridge, address=str(want))
+
+
+def rename_netns(old: str, new: str) -> Path:
+    """Give a namespace a second name and drop the first (a bind mount of the same
+    namespace, then an unmount: a shared mount cannot be moved)."""
+    source, target = netns_path(old), netns_path(new)
+    fd = os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0)
+    os.close(fd)
+    if _libc.mount(bytes(source), bytes(target), b"none", MS_BIND, None) != 0:
+        err = ctypes.get_errno()
+        with contextlib.suppress(FileNotFoundError):
+            target.unlink()
+        raise BerthError(f"rename network namespace {old}: {os.strerror(err)}")
+    delete_netns(old)
+    return target
+
+
+def detach_address(netns_name: str, address: str) -> None:
+    """Delete, from inside the namespace, the interface holding ``address`` (its
+    veth peer on the host goes with it): ``network disconnect`` of a running
+    container. Nothing holds it: fine."""
+    with _iproute(netns_name) as ns:
+        for a in ns.get_addr(family=socket.AF_INET):
+            if a.get_attr("IFA_ADDRESS") == address:
+                try:
+                    ns.link("del", index=a["index"])
+                except NetlinkError as exc:
+                    if exc.code != errno.ENODEV:
+                        raise _fail(f"delete the interface of {address}", exc) from exc
+                return
 
 
 def loopback_up(netns_name: str) -> None:
