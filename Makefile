@@ -1,5 +1,5 @@
 # berth — set up, demo and test on Debian 12 as root.
-#   make demo   install everything, start berthd, run a container with --restart always
+#   make demo   install everything, start berthd, serve a web page from a container on port 8080
 #   make test   install everything, run the whole test suite
 SHELL := /bin/bash
 PY ?= python3
@@ -7,9 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 SOCK ?= /run/berth/berth.sock
 DEMO_LOG ?= /var/log/berthd-demo.log
+DEMO_PORT ?= 8080
 # Debian packages the daemon and the tests need (docker-registry, htpasswd and skopeo for the registry tests).
 APT_PACKAGES := python3 python3-venv python3-pip runc crun tini busybox-static iproute2 ca-certificates curl procps kmod \
-  docker-registry apache2-utils skopeo umoci iptables
+  docker-registry apache2-utils skopeo umoci iptables wrk
 
 .PHONY: setup system-packages demo test lint stop-demo bench
 
@@ -40,11 +41,12 @@ demo: setup
 	fi
 	$(BIN)/python deploy/mkbusybox - | $(BIN)/berth -H unix://$(SOCK) import - busybox:latest
 	@$(BIN)/berth -H unix://$(SOCK) rm -f demo >/dev/null 2>&1 || true
-	$(BIN)/berth -H unix://$(SOCK) run -d --name demo --restart always busybox \
-	  sh -c 'while true; do echo "hello from a berth container on $$(hostname) at $$(date)"; sleep 2; done'
-	@sleep 3
+	$(BIN)/berth -H unix://$(SOCK) run -d --name demo --restart always -p $(DEMO_PORT):80 busybox \
+	  sh -c 'mkdir -p /www && echo "hello from a berth container ($$(hostname))" > /www/index.html && exec httpd -f -p 80 -h /www'
 	$(BIN)/berth -H unix://$(SOCK) ps
-	$(BIN)/berth -H unix://$(SOCK) logs demo
+	$(BIN)/berth -H unix://$(SOCK) port demo
+	@for i in $$(seq 100); do curl -fsS http://127.0.0.1:$(DEMO_PORT)/ 2>/dev/null && exit 0; sleep 0.1; done; \
+	  echo "nothing answers on port $(DEMO_PORT)" >&2; exit 1
 	@echo "berthd keeps running (socket $(SOCK)); 'make stop-demo' stops it."
 
 stop-demo:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -337,3 +338,45 @@ def test_addresses_ports_and_networks_survive_a_daemon_restart() -> None:
         d.start()
         assert {n["Name"] for n in d.client.call("GET", "/networks")} >= {"keep", "bridge"}
         get_with_retry(d, "127.0.0.1", port)  # restarted by its policy, ports again
+
+
+UDP_ECHO = (
+    "import socket\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "s.bind(('0.0.0.0', 5353))\n"
+    "while True:\n"
+    "    data, peer = s.recvfrom(65535)\n"
+    "    s.sendto(b'echo:' + data, peer)\n"
+)
+
+
+def test_udp_echo_through_a_published_port(daemon: Daemon) -> None:
+    """busybox has no UDP server: the host's python3 runs inside, /usr and /lib bound
+    read-only."""
+    port = free_port()
+    binds = [f"{p}:{p}:ro" for p in ("/usr", "/lib", "/lib64") if Path(p).exists()]
+    cid = daemon.client.create(
+        cmd=["/usr/bin/python3", "-c", UDP_ECHO],
+        HostConfig={
+            "Binds": binds,
+            "PortBindings": {"5353/udp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]},
+        },
+    )
+    daemon.client.call("POST", f"/containers/{cid}/start")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.5)
+            reply = b""
+            deadline = time.monotonic() + 15
+            while not reply and time.monotonic() < deadline:
+                s.sendto(b"ping", ("127.0.0.1", port))
+                try:
+                    reply = s.recv(100)
+                except TimeoutError:
+                    continue
+            assert reply == b"echo:ping"
+            for i in range(20):  # the flow stays up for more datagrams
+                s.sendto(f"n{i}".encode(), ("127.0.0.1", port))
+                assert s.recv(100) == f"echo:n{i}".encode()
+    finally:
+        daemon.client.call("DELETE", f"/containers/{cid}", params={"force": "1"})
