@@ -1107,14 +1107,17 @@ class ContainerManager:
         if mode in ("host", "none"):
             n = self.networks.get(mode)
             networks[n.name] = views.endpoint_settings(n, None)
+        running = c.state.status in (Status.RUNNING, Status.PAUSED)
         for e in self.networks.endpoints_of(c.id):
             try:
                 n = self.networks.get(e.network_id)
             except NotFound:
                 continue
-            networks[n.name] = views.endpoint_settings(n, e)
+            # A stopped container shows no address, even while its clean-up runs.
+            networks[n.name] = views.endpoint_settings(
+                n, e if running else attrs.evolve(e, ip=None)
+            )
         first = next(iter(networks.values()), None) if mode not in ("host", "none") else None
-        running = c.state.status in (Status.RUNNING, Status.PAUSED)
         exposed = set(port_specs.parse_exposed_ports(c.config.get("ExposedPorts")))
         exposed.update(
             (b.container_port, b.proto)

@@ -380,3 +380,48 @@ def test_udp_echo_through_a_published_port(daemon: Daemon) -> None:
                 assert s.recv(100) == f"echo:n{i}".encode()
     finally:
         daemon.client.call("DELETE", f"/containers/{cid}", params={"force": "1"})
+
+
+def test_etc_files_follow_hostname_add_host_and_dns(daemon: Daemon) -> None:
+    cid = daemon.client.run(
+        ["sh", "-c", "cat /etc/hostname /etc/hosts /etc/resolv.conf"],
+        Hostname="box",
+        Domainname="example.org",
+        HostConfig={
+            "ExtraHosts": ["db:192.0.2.7", "gw:host-gateway"],
+            "Dns": ["192.0.2.53"],
+            "DnsSearch": ["corp.test"],
+        },
+    )
+    assert daemon.client.wait(cid) == 0
+    out = b"".join(d for _, d in daemon.client.logs(cid, stdout=1)).decode()
+    ip = daemon.client.inspect(cid)["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    assert out.startswith("box\n")
+    assert "box.example.org\tbox" in out and "192.0.2.7\tdb\n" in out
+    assert "10.213.0.1\tgw\n" in out  # host-gateway: the bridge's address
+    assert "nameserver 192.0.2.53\nsearch corp.test\n" in out
+    assert ip == ""  # stopped: the address went back to the pool
+    daemon.client.call("DELETE", f"/containers/{cid}")
+
+
+def test_container_network_mode_shares_the_peers_namespace(daemon: Daemon) -> None:
+    web = daemon.client.run(HTTPD)
+    try:
+        idle = daemon.client.create(cmd=["true"])
+        joiner = daemon.client.create(cmd=["true"], HostConfig={"NetworkMode": f"container:{idle}"})
+        with pytest.raises(ApiError) as stopped_peer:
+            daemon.client.call("POST", f"/containers/{joiner}/start")
+        assert stopped_peer.value.status == 409
+        for c in (joiner, idle):
+            daemon.client.call("DELETE", f"/containers/{c}")
+        cid = daemon.client.run(
+            ["sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 80"],
+            HostConfig={"NetworkMode": f"container:{web}"},
+        )
+        assert daemon.client.wait(cid) == 0
+        out = b"".join(d for _, d in daemon.client.logs(cid, stdout=1)).decode()
+        assert "hello-from-" in out  # the peer's loopback
+        assert daemon.client.inspect(cid)["HostConfig"]["NetworkMode"] == f"container:{web}"
+        daemon.client.call("DELETE", f"/containers/{cid}")
+    finally:
+        daemon.client.call("DELETE", f"/containers/{web}", params={"force": "1"})
