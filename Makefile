@@ -63,3 +63,4 @@ bench: setup
 	$(BIN)/python tests/bench/bench_run.py
 	$(BIN)/python tests/bench/bench_images.py
 	$(BIN)/python -m tests.bench.bench_proxy 100 5
+	$(BIN)/python -m tests.bench.bench_net
