@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import enum
 import http.client
 import importlib.util
 import json
@@ -110,37 +111,43 @@ class BenchError(RuntimeError):
 # -- the table (pure) ---------------------------------------------------------------------
 
 
+class Goal(enum.StrEnum):
+    RATIO_AT_LEAST = "ratio>="  # berth / other >= value (more is better)
+    RATIO_AT_MOST = "ratio<="  # berth / other <= value (less is better)
+    AT_MOST = "<="  # berth <= value, whatever the other engine does
+
+
 @dataclass(frozen=True)
 class Target:
-    """``ratio >= value``, ``ratio <= value`` (berth / other) or ``berth <= value``."""
-
-    kind: str  # "ratio>=", "ratio<=", "abs<="
+    goal: Goal
     value: float
-    unit: str = ""
+    unit: str = ""  # for AT_MOST
 
     def __str__(self) -> str:
-        op = ">=" if self.kind == "ratio>=" else "<="
-        return f"{op} {self.value:g}{'x' if self.kind.startswith('ratio') else ' ' + self.unit}"
+        if self.goal is Goal.AT_MOST:
+            return f"<= {self.value:g} {self.unit}"
+        return f"{'>=' if self.goal is Goal.RATIO_AT_LEAST else '<='} {self.value:g}x"
 
     def met(self, berth: float | None, other: float | None) -> bool | None:
+        """None when it cannot be told (a figure is missing)."""
         if berth is None:
             return None
-        if self.kind == "abs<=":
+        if self.goal is Goal.AT_MOST:
             return berth <= self.value
         if not other:
             return None
         ratio = berth / other
-        return ratio >= self.value if self.kind == "ratio>=" else ratio <= self.value
+        return ratio >= self.value if self.goal is Goal.RATIO_AT_LEAST else ratio <= self.value
 
 
 @dataclass(frozen=True)
 class Row:
     case: str
     unit: str
-    berth: float | None
-    other: float | None
     other_label: str  # what berth is compared with: docker-proxy, direct, dockerd
     target: Target
+    berth: float | None = None
+    other: float | None = None
     why: str = ""  # why a figure is missing
 
     @property
@@ -191,33 +198,16 @@ def render_table(rows: Sequence[Row]) -> list[str]:
 
 
 #: Every row of the table, unmeasured; each case fills in its own with ``replace``.
-BULK_VS_PROXY = Row(
-    f"bulk {BIG_MIB} MiB, curl", "MB/s", None, None, "docker-proxy", Target("ratio>=", 1.5)
-)
-BULK_VS_DIRECT = Row(
-    f"bulk {BIG_MIB} MiB, curl",
-    "MB/s",
-    None,
-    None,
-    "direct (container IP)",
-    Target("ratio>=", 0.85),
-)
-SMALL = Row(
-    f"{SMALL_BYTES} B requests, wrk", "req/s", None, None, "docker-proxy", Target("ratio>=", 1.0)
-)
-RANGE_TIME = Row(
-    "run -d -p 20000-20999 (1000 ports)", "s", None, None, "dockerd", Target("abs<=", 2.0, "s")
-)
-RANGE_RSS = Row(
-    "  RSS: berthd growth / docker-proxies",
-    "MiB",
-    None,
-    None,
-    "dockerd",
-    Target("abs<=", 30.0, "MiB"),
-)
-RUN_RM = Row("run --rm busybox true (bridge)", "ms", None, None, "dockerd",
-             Target("ratio<=", 0.25))  # fmt: skip
+BULK = f"bulk {BIG_MIB} MiB, curl"
+BULK_VS_PROXY = Row(BULK, "MB/s", "docker-proxy", Target(Goal.RATIO_AT_LEAST, 1.5))
+BULK_VS_DIRECT = Row(BULK, "MB/s", "direct (container IP)", Target(Goal.RATIO_AT_LEAST, 0.85))
+SMALL = Row(f"{SMALL_BYTES} B requests, wrk", "req/s", "docker-proxy",
+            Target(Goal.RATIO_AT_LEAST, 1.0))  # fmt: skip
+RANGE_TIME = Row("run -d -p 20000-20999 (1000 ports)", "s", "dockerd",
+                 Target(Goal.AT_MOST, 2.0, "s"))  # fmt: skip
+RANGE_RSS = Row("  RSS: berthd growth / docker-proxies", "MiB", "dockerd",
+                Target(Goal.AT_MOST, 30.0, "MiB"))  # fmt: skip
+RUN_RM = Row("run --rm busybox true (bridge)", "ms", "dockerd", Target(Goal.RATIO_AT_MOST, 0.25))
 
 
 # -- /proc --------------------------------------------------------------------------------
@@ -459,103 +449,104 @@ def docker_proxy_for(port: int) -> list[int]:
     ]
 
 
-def proxy_pids(web: Web, *, direct: bool) -> list[int]:
-    """The processes that forward a path's traffic: berthd, docker-proxy, none (direct)."""
-    if direct:
-        return []
-    return [web.engine.pid] if web.engine.name == "berthd" else docker_proxy_for(web.port)
+@dataclass(frozen=True)
+class Route:
+    """One way to reach a web container: through its published port, or direct."""
+
+    name: str
+    web: Web
+    direct: bool
+
+    def url(self, path: str) -> str:
+        return self.web.url(path, direct=self.direct)
+
+    def forwarders(self) -> list[int]:
+        """The processes that carry this route's bytes: berthd, docker-proxy or none."""
+        if self.direct:
+            return []
+        if self.web.engine.name == "berthd":
+            return [self.web.engine.pid]
+        return docker_proxy_for(self.web.port)
 
 
-def direct_path(name: str) -> bool:
-    return "direct" in name
+def routes(berth: Web, dockerd: Web | None, *, dockerd_direct: bool) -> list[Route]:
+    found = [Route("berth published", berth, False), Route("direct", berth, True)]
+    if dockerd is not None:
+        found.append(Route("docker-proxy", dockerd, False))
+        if dockerd_direct:
+            found.append(Route("dockerd direct", dockerd, True))
+    return found
 
 
-def bench_bulk(
-    berth: Web | None, dockerd: Web | None, *, rounds: int, notes: list[str]
-) -> list[Row]:
-    cases = [("berth published", berth, False), ("direct", berth, True)]
-    cases += [("docker-proxy", dockerd, False), ("dockerd direct", dockerd, True)]
-    cases = [c for c in cases if c[1] is not None]
-    speeds: dict[str, list[float]] = {name: [] for name, _, _ in cases}
-    cpu: dict[str, float] = {}
-    log(f"bulk: {BIG_MIB} MiB per transfer, 1 warm-up + {rounds} rounds of {len(cases)} paths")
+def bench_bulk(berth: Web, dockerd: Web | None, *, rounds: int, notes: list[str]) -> list[Row]:
+    paths = routes(berth, dockerd, dockerd_direct=True)
+    speeds: dict[str, list[float]] = {r.name: [] for r in paths}
+    cpu = dict.fromkeys(speeds, 0.0)
+    log(f"bulk: {BIG_MIB} MiB per transfer, 1 warm-up + {rounds} rounds of {len(paths)} paths")
     for i in range(rounds + 1):
-        for name, web, direct in cases:
-            assert web is not None
-            watched = proxy_pids(web, direct=direct)
-            before = sum(cpu_seconds(p) for p in watched)
-            speed = curl_mbps(web.url("/big", direct=direct), BIG_BYTES)
+        for route in paths:  # interleaved: a slow phase of the machine hits every path
+            pids = route.forwarders()
+            before = sum(cpu_seconds(p) for p in pids)
+            speed = curl_mbps(route.url("/big"), BIG_BYTES)
             if i > 0:
-                speeds[name].append(speed)
-                spent = sum(cpu_seconds(p) for p in watched) - before
-                cpu[name] = cpu.get(name, 0.0) + spent
+                speeds[route.name].append(speed)
+                cpu[route.name] += sum(cpu_seconds(p) for p in pids) - before
     median = {name: statistics.median(v) for name, v in speeds.items()}
-    for name, values in speeds.items():
-        notes.append(
-            f"bulk {name}: median {median[name]:.0f} MB/s, min {min(values):.0f}, "
-            f"max {max(values):.0f} over {len(values)} rounds"
-        )
     gb = BIG_BYTES * rounds / 1e9
-    if berth is not None:
+    for route in paths:
+        values = speeds[route.name]
+        spent = "" if route.direct else f"; forwarder CPU {cpu[route.name] / gb:.2f} s/GB"
         notes.append(
-            f"berthd CPU while curl went through its published port: "
-            f"{cpu['berth published'] / gb:.2f} s/GB"
+            f"bulk {route.name}: median {median[route.name]:.0f} MB/s, min {min(values):.0f}, "
+            f"max {max(values):.0f} over {len(values)} rounds{spent}"
         )
     if dockerd is not None:
         notes.append(
-            f"docker-proxy CPU while curl went through it: {cpu['docker-proxy'] / gb:.2f} s/GB "
-            f"({len(docker_proxy_for(DOCKER_WEB_PORT))} docker-proxy processes for port "
-            f"{DOCKER_WEB_PORT}; "
-            "nonzero = the traffic really crossed docker-proxy)"
+            f"{len(docker_proxy_for(dockerd.port))} docker-proxy processes serve port "
+            f"{dockerd.port}; their nonzero CPU shows the traffic really crossed them"
         )
-    ours = median.get("berth published")
+    ours = median["berth published"]
     return [
         replace(BULK_VS_PROXY, berth=ours, other=median.get("docker-proxy"),
                 why="" if dockerd else "no dockerd"),
-        replace(BULK_VS_DIRECT, berth=ours, other=median.get("direct")),
+        replace(BULK_VS_DIRECT, berth=ours, other=median["direct"]),
     ]  # fmt: skip
 
 
 def bench_small(
-    berth: Web | None, dockerd: Web | None, args: argparse.Namespace, notes: list[str]
+    berth: Web, dockerd: Web | None, args: argparse.Namespace, notes: list[str]
 ) -> list[Row]:
     if shutil.which("wrk") is None:
         print("wrk missing", flush=True)
         return [replace(SMALL, why="wrk missing (apt-get install wrk; make setup installs it)")]
-    paths = [("berth published", berth, False), ("docker-proxy", dockerd, False)]
-    paths += [("direct", berth, True)]
-    results: dict[str, list[float]] = {}
-    cpu: dict[str, float] = {}
-    requests: dict[str, int] = {}
+    paths = routes(berth, dockerd, dockerd_direct=False)
+    rates: dict[str, list[float]] = {r.name: [] for r in paths}
+    cpu = dict.fromkeys(rates, 0.0)
+    requests = dict.fromkeys(rates, 0)
     log(f"small requests: wrk -t{args.wrk_threads} -c{args.wrk_connections} "
         f"-d{args.wrk_seconds}s, {args.wrk_rounds} rounds")  # fmt: skip
     for _ in range(args.wrk_rounds):
-        for name, web, direct in paths:
-            if web is None:
-                continue
-            watched = proxy_pids(web, direct=direct)
-            before = sum(cpu_seconds(p) for p in watched)
+        for route in paths:
+            pids = route.forwarders()
+            before = sum(cpu_seconds(p) for p in pids)
             result = wrk(
-                web.url("/small", direct=direct),
+                route.url("/small"),
                 seconds=args.wrk_seconds,
                 threads=args.wrk_threads,
                 connections=args.wrk_connections,
             )
-            cpu[name] = cpu.get(name, 0.0) + sum(cpu_seconds(p) for p in watched) - before
-            requests[name] = requests.get(name, 0) + result.requests
-            results.setdefault(name, []).append(result.rps)
+            cpu[route.name] += sum(cpu_seconds(p) for p in pids) - before
+            requests[route.name] += result.requests
+            rates[route.name].append(result.rps)
             if result.errors:
-                notes.append(f"wrk {name}: {result.errors}")
-    median = {name: statistics.median(v) for name, v in results.items()}
-    for name, values in results.items():
-        shown = ", ".join(f"{v:.0f}" for v in values)
-        spent = (
-            ""
-            if direct_path(name)
-            else f"; proxy CPU {cpu[name] * 1e6 / requests[name]:.0f} us/request"
-        )
-        notes.append(f"wrk {name}: median {median[name]:.0f} req/s ({shown}){spent}")
-    return [replace(SMALL, berth=median.get("berth published"), other=median.get("docker-proxy"),
+                notes.append(f"wrk {route.name}: {result.errors}")
+    median = {name: statistics.median(v) for name, v in rates.items()}
+    for route in paths:
+        shown = ", ".join(f"{v:.0f}" for v in rates[route.name])
+        per_request = cpu[route.name] * 1e6 / max(1, requests[route.name])
+        spent = "" if route.direct else f"; forwarder CPU {per_request:.0f} us/request"
+        notes.append(f"wrk {route.name}: median {median[route.name]:.0f} req/s ({shown}){spent}")
+    return [replace(SMALL, berth=median["berth published"], other=median.get("docker-proxy"),
                     why="" if dockerd else "no dockerd")]  # fmt: skip
 
 
