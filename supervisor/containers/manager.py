@@ -658,6 +658,8 @@ class ContainerManager:
                 gid=user.gid,
                 additional_gids=user.additional_gids,
                 hostname=hostname,
+                domainname=str(cfg.get("Domainname") or "") if netns != "host" else "",
+                readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
                 tty=False,
                 rootfs=str(paths.rootfs),
                 init=bool(hc.get("Init")) and self._init_binary is not None,

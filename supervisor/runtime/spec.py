@@ -102,6 +102,8 @@ class SpecInput:
     gid: int = 0
     additional_gids: tuple[int, ...] = ()
     hostname: str = ""
+    domainname: str = ""
+    readonly_rootfs: bool = False
     tty: bool = False
     rootfs: str = "rootfs"
     init: bool = False
@@ -297,6 +299,10 @@ def build_spec(inp: SpecInput) -> dict[str, object]:
     }
     if inp.cgroups_path:
         linux["cgroupsPath"] = inp.cgroups_path
+    if inp.domainname:
+        # runc before 1.2 ignores the top-level "domainname"; the sysctl reaches the
+        # container's UTS namespace with any runtime.
+        linux["sysctl"] = {"kernel.domainname": inp.domainname}
     process: dict[str, object] = {
         "terminal": inp.tty,
         "user": {
@@ -315,8 +321,9 @@ def build_spec(inp: SpecInput) -> dict[str, object]:
     return {
         "ociVersion": "1.0.2",
         "process": process,
-        "root": {"path": inp.rootfs, "readonly": False},
+        "root": {"path": inp.rootfs, "readonly": inp.readonly_rootfs},
         "hostname": inp.hostname,
+        **({"domainname": inp.domainname} if inp.domainname else {}),
         "mounts": _mounts(inp),
         "linux": linux,
     }

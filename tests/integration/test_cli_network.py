@@ -266,11 +266,6 @@ def test_domainname_is_sent(cli: Cli, names: Callable[[str], str]) -> None:
     assert cli.ok("inspect", "-f", "{{.Config.Domainname}}", ctr) == "example.org\n"
 
 
-@pytest.mark.xfail(
-    reason="berthd does not put Config.Domainname in the OCI spec (docker does: the UTS "
-    "namespace's domain name); remove this mark when it does",
-    strict=True,
-)
 def test_domainname_reaches_the_uts_namespace(cli: Cli) -> None:
     out = cli.ok(
         "run", "--rm", "--domainname", "example.org", "busybox",

@@ -181,11 +181,6 @@ def test_tmpfs_flag_and_mount(cli: Cli) -> None:
     assert points == {"/scratch": "tmpfs", "/t": "tmpfs"}
 
 
-@pytest.mark.xfail(
-    reason="berthd ignores HostConfig.ReadonlyRootfs (the CLI sends it: see "
-    "tests/unit/cli/test_create.py); remove this mark when the root is mounted read-only",
-    strict=True,
-)
 def test_read_only_root_filesystem(cli: Cli) -> None:
     proc = cli("run", "--rm", "--read-only", "busybox", "touch", "/x")
     assert proc.returncode != 0

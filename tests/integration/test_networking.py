@@ -315,6 +315,7 @@ def test_addresses_ports_and_networks_survive_a_daemon_restart() -> None:
         port = free_port()
         cid = d.client.create(
             cmd=HTTPD,
+            StopTimeout=1,  # httpd as pid 1 ignores SIGTERM
             HostConfig={
                 "NetworkMode": "keep",
                 "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]},
@@ -330,7 +331,7 @@ def test_addresses_ports_and_networks_survive_a_daemon_restart() -> None:
         assert after["Networks"]["keep"]["IPAddress"] == before["Networks"]["keep"]["IPAddress"]
         assert after["Ports"] == before["Ports"]
         assert b"hello-from-" in get_with_retry(d, "127.0.0.1", port)  # proxies are back
-        other = d.client.run(["sleep", "30"], HostConfig={"NetworkMode": "keep"})
+        other = d.client.run(["sleep", "30"], StopTimeout=1, HostConfig={"NetworkMode": "keep"})
         other_ip = d.client.inspect(other)["NetworkSettings"]["Networks"]["keep"]["IPAddress"]
         assert other_ip != after["Networks"]["keep"]["IPAddress"]  # no duplicate address
         assert d.stop() == 0

@@ -525,3 +525,13 @@ def test_merge_env_keys_are_unique() -> None:
     keys = [item.split("=", 1)[0] for item in merged]
     assert len(keys) == len(set(keys))
     assert set(merged) == {"PATH=/x", "A=4", "B=2", "C=3"}
+
+
+def test_build_spec_domainname_and_read_only_root() -> None:
+    s = spec(domainname="example.org", readonly_rootfs=True)
+    assert s["domainname"] == "example.org"
+    assert s["linux"]["sysctl"] == {"kernel.domainname": "example.org"}
+    assert s["root"]["readonly"] is True
+    plain = spec()
+    assert "domainname" not in plain and "sysctl" not in plain["linux"]
+    assert plain["root"]["readonly"] is False
