@@ -21,9 +21,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import structlog
 import trio
@@ -48,6 +46,7 @@ from supervisor.images.transfer import Archives
 from supervisor.log import configure
 from supervisor.network import etc
 from supervisor.network.manager import NetworkManager
+from supervisor.network.resolver import serve_dns
 from supervisor.runtime import oci
 from supervisor.runtime import rootfs as rootfs_mod
 from supervisor.runtime.cgroups import CgroupLayout
@@ -176,7 +175,7 @@ async def _serve_bound(
         bip=cfg.bip,
         bridge=cfg.bridge,
         pools=cfg.address_pools,
-        dns_server=_dns_server(),
+        dns_server=serve_dns,
         dns_upstreams=etc.upstream_servers(_read_text("/etc/resolv.conf")),
     )
     volumes = VolumeManager.open(db=db, events=events, data_root=cfg.data_root)
@@ -254,14 +253,6 @@ async def _serve_bound(
             cfg.pidfile.unlink(missing_ok=True)
         db.close()
         log.info("daemon.stopped")
-
-
-def _dns_server() -> Callable[..., Any] | None:
-    try:
-        from supervisor.network.resolver import serve_dns
-    except ImportError:  # TODO(lead): direct import once the resolver lands
-        return None
-    return serve_dns
 
 
 def _read_text(path: str) -> str:
