@@ -13,8 +13,10 @@ Everything runs inside a network namespace made for the run (``ip netns add``): 
 berthd (own data root, exec root and socket under a temporary directory, as
 tests/daemon.py starts it) and a private dockerd (bench_run.py's, but with its default
 bridge, iptables and the userland proxy on, so published ports go through docker-proxy)
-are started there through ``nsenter --net``, and every client (curl, wrk) runs there too.
-Clients connect to ``127.0.0.1:<published port>``: dockerd's DNAT rules skip loopback
+are started there through ``nsenter --net``, and every client (curl, wrk) runs there
+too. A missing dockerd is first installed with ``apt-get install docker.io``
+(bench_run.py's way; ``--no-install`` never does), before the namespace exists: there is
+no way out of it. Clients connect to ``127.0.0.1:<published port>``: dockerd's DNAT rules skip loopback
 destinations when the userland proxy is on, so that traffic really crosses docker-proxy,
 and berth publishes only through its in-process proxies.
 
@@ -32,6 +34,11 @@ Cases (one container serving files with busybox httpd per engine, published on p
    time (capped by ``--range-timeout``) and the total RSS of its docker-proxy processes.
 4. ``docker run --rm busybox true`` on the default bridge, berthd vs dockerd (target
    <= 0.25x), timed with bench_run.py's helpers.
+
+Notes under the table give each path's spread, the forwarder's CPU per GB and per request
+(berthd's or docker-proxy's: steadier than rates when other work shares the machine), the
+sockets listening in the 1000-port range, berthd's runtime and any warnings in its log,
+and the load average.
 
 Clean-up, also on failure and on Ctrl-C/SIGTERM: containers removed, both daemons
 stopped, mounts under the temporary directories unmounted, the directories removed,
@@ -326,9 +333,7 @@ class NetDockerd(br.Dockerd):
 def start_dockerd(stack: contextlib.ExitStack, args: argparse.Namespace) -> Engine | str:
     """A running dockerd (stopped by ``stack``) or why there is none."""
     binary = shutil.which("dockerd")
-    if binary is None and not args.no_install:
-        binary = br.install_dockerd()
-    if binary is None:
+    if binary is None:  # the parent installs it (no way to the package mirror in here)
         return "dockerd not installed"
     drivers = ["overlay2", "vfs"] if args.storage_driver == "auto" else [args.storage_driver]
     reasons = []
@@ -819,6 +824,9 @@ def run_outside(argv: Sequence[str]) -> int:
             return _fail(f"{tool} is missing")
     if importlib.util.find_spec("trio") is None:
         return _fail("berthd needs the project's virtualenv: run with .venv/bin/python")
+    args = parse_args(argv)
+    if not (args.skip_dockerd or args.no_install or shutil.which("dockerd")):
+        br.install_dockerd()  # here: the namespace has no way out to the package mirror
     signal.signal(signal.SIGTERM, _as_interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
     with bench_namespace() as (netns, workdir):
