@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from supervisor.containers import health
 from supervisor.containers.restart import parse_policy, to_api
 from supervisor.errors import InvalidArgument
 from supervisor.network import etc, ports
@@ -312,4 +313,10 @@ def parse_create(
         config["StopTimeout"] = stop_timeout
     if config["StopSignal"] is None:
         del config["StopSignal"]
+    healthcheck = health.merge_healthcheck(
+        health.parse_healthcheck(body.get("Healthcheck")), image_config.get("Healthcheck")
+    )
+    if healthcheck is not None:
+        config["Healthcheck"] = healthcheck
+    health.check_create(config, host_config)  # HealthOnFailure (berth's extension)
     return CreateResult(config=config, host_config=host_config, path=args[0], args=tuple(args[1:]))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from cli.units import parse_duration_ns
 from supervisor.containers import health
+from supervisor.containers.config import parse_create
 from supervisor.containers.health import (
     DEFAULT_INTERVAL_NS,
     DEFAULT_RETRIES,
@@ -679,3 +680,65 @@ def test_go_duration_round_trips_through_go_parser(ns: int) -> None:
 
 def test_constants_are_dockers() -> None:
     assert (DEFAULT_RETRIES, DEFAULT_START_INTERVAL_NS, MAX_LOG_ENTRIES) == (3, 5 * S, 5)
+
+
+# -- POST /containers/create (supervisor.containers.config.parse_create) ---------------------------
+
+CID = "0123456789ab" + "c" * 52
+
+
+def create_config(body: dict[str, Any], image: dict[str, Any] | None = None) -> dict[str, Any]:
+    full = {"Image": "web", "Cmd": ["httpd"], **body}
+    return parse_create(full, image_ref="web", image_config=image or {}, container_id=CID).config
+
+
+def test_create_without_healthcheck_has_none_in_config() -> None:
+    assert "Healthcheck" not in create_config({})
+
+
+def test_create_inherits_image_healthcheck() -> None:
+    assert create_config({}, {"Healthcheck": IMAGE})["Healthcheck"] == IMAGE
+
+
+def test_create_merges_user_fields_over_image() -> None:
+    cfg = create_config({"Healthcheck": {"Interval": S, "Retries": 0}}, {"Healthcheck": IMAGE})
+    assert cfg["Healthcheck"] == {**IMAGE, "Interval": S}
+
+
+def test_create_no_healthcheck_keeps_none_test() -> None:
+    cfg = create_config({"Healthcheck": {"Test": ["NONE"]}}, {"Healthcheck": IMAGE})
+    assert cfg["Healthcheck"]["Test"] == ["NONE"]
+    assert health.from_config(cfg) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"Healthcheck": {"Interval": 10}}, "Interval in Healthcheck cannot be less than 1ms"),
+        ({"Healthcheck": {"Retries": -2}}, "Retries in Healthcheck cannot be negative"),
+        ({"HostConfig": {"HealthOnFailure": "bounce"}}, "invalid health-on-failure action"),
+        ({"HostConfig": {"HealthOnFailure": "restart"}}, "without a health check"),
+        ({"Labels": {"berth.health-on-failure": "bounce"}}, "invalid health-on-failure action"),
+    ],
+    ids=["interval", "retries", "bad-action", "action-without-check", "bad-label"],
+)
+def test_create_rejects_bad_health_settings(body: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        create_config(body)
+    assert message in str(info.value)
+
+
+def test_create_keeps_health_on_failure_in_host_config() -> None:
+    result = parse_create(
+        {
+            "Image": "web",
+            "Cmd": ["httpd"],
+            "Healthcheck": {"Test": ["CMD", "true"]},
+            "HostConfig": {"HealthOnFailure": "restart"},
+        },
+        image_ref="web",
+        image_config={},
+        container_id=CID,
+    )
+    assert result.host_config["HealthOnFailure"] == "restart"
+    assert health.parse_on_failure(result.host_config, {}) is OnFailure.RESTART
