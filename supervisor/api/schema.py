@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from supervisor.containers.health import HealthState, status_suffix
 from supervisor.containers.logs import format_time
 from supervisor.containers.state import Status
 from supervisor.images.reference import familiar
@@ -49,10 +50,11 @@ def _since(rfc3339: str) -> float:
         return 0.0
 
 
-def status_text(c: Container) -> str:
+def status_text(c: Container, health: HealthState | None = None) -> str:
     st = c.state
     if st.status is Status.RUNNING:
-        return f"Up {human_duration(_since(st.started_at))}"
+        up = f"Up {human_duration(_since(st.started_at))}"
+        return f"{up} {status_suffix(health)}" if health is not None else up
     if st.status is Status.PAUSED:
         return f"Up {human_duration(_since(st.started_at))} (Paused)"
     if st.status is Status.RESTARTING:
@@ -76,6 +78,7 @@ def container_summary(
     ports: list[dict[str, object]] | None = None,
     networks: dict[str, Any] | None = None,
     mounts: list[dict[str, object]] | None = None,
+    health: HealthState | None = None,
 ) -> dict[str, Any]:
     """An item of ``GET /containers/json``."""
     return {
@@ -88,7 +91,7 @@ def container_summary(
         "Ports": ports or [],
         "Labels": c.labels,
         "State": c.state.status.value,
-        "Status": status_text(c),
+        "Status": status_text(c, health),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "default")},
         "NetworkSettings": {"Networks": networks or {}},
         "Mounts": mounts or [],
@@ -104,26 +107,30 @@ def container_inspect(
     lowers: list[str],
     network_settings: dict[str, Any] | None = None,
     mounts: list[dict[str, object]] | None = None,
+    health: HealthState | None = None,
 ) -> dict[str, Any]:
     st = c.state
+    state: dict[str, Any] = {
+        "Status": st.status.value,
+        "Running": st.status in (Status.RUNNING, Status.PAUSED),
+        "Paused": st.status is Status.PAUSED,
+        "Restarting": st.status is Status.RESTARTING,
+        "OOMKilled": st.oom_killed,
+        "Dead": st.status is Status.DEAD,
+        "Pid": st.pid,
+        "ExitCode": st.exit_code,
+        "Error": st.error,
+        "StartedAt": st.started_at,
+        "FinishedAt": st.finished_at,
+    }
+    if health is not None:
+        state["Health"] = health_json(health)
     return {
         "Id": c.id,
         "Created": format_time(c.created_ns),
         "Path": c.path,
         "Args": list(c.args),
-        "State": {
-            "Status": st.status.value,
-            "Running": st.status in (Status.RUNNING, Status.PAUSED),
-            "Paused": st.status is Status.PAUSED,
-            "Restarting": st.status is Status.RESTARTING,
-            "OOMKilled": st.oom_killed,
-            "Dead": st.status is Status.DEAD,
-            "Pid": st.pid,
-            "ExitCode": st.exit_code,
-            "Error": st.error,
-            "StartedAt": st.started_at,
-            "FinishedAt": st.finished_at,
-        },
+        "State": state,
         "Image": c.image_id,
         "ResolvConfPath": f"{data_dir}/resolv.conf",
         "HostnamePath": f"{data_dir}/hostname",
@@ -161,6 +168,23 @@ def container_inspect(
             "MacAddress": "",
             "Networks": {},
         },
+    }
+
+
+def health_json(health: HealthState) -> dict[str, Any]:
+    """``State.Health`` of inspect: status, failing streak and the last probe results."""
+    return {
+        "Status": health.status.value,
+        "FailingStreak": health.failing_streak,
+        "Log": [
+            {
+                "Start": format_time(r.start_ns),
+                "End": format_time(r.end_ns),
+                "ExitCode": r.exit_code,
+                "Output": r.output,
+            }
+            for r in health.log
+        ],
     }
 
 
@@ -231,6 +255,7 @@ def _image_run_config(image: Image) -> dict[str, Any]:
         "OnBuild": rc.get("OnBuild"),
         "Labels": rc.get("Labels"),
         **({"StopSignal": rc["StopSignal"]} if rc.get("StopSignal") else {}),
+        **({"Healthcheck": rc["Healthcheck"]} if rc.get("Healthcheck") else {}),
     }
 
 

@@ -1,8 +1,9 @@
 """``GET /containers/json`` filters, pure.
 
 Keys as Docker: id, name, label, status, exited, ancestor, before, since, plus
-network/publish/expose (networks by name or id, ports by container port), and
-volume/health/isolation accepted (they match nothing berth has yet, or everything for
+network/publish/expose (networks by name or id, ports by container port), health
+(starting, healthy, unhealthy, or none for containers without a check), and
+volume/isolation accepted (they match nothing berth has yet, or everything for
 "isolation=default"). Unknown keys → 400 "invalid filter".
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
+from supervisor.containers.health import FILTER_VALUES, NO_HEALTHCHECK
 from supervisor.containers.state import Status
 from supervisor.errors import InvalidArgument, NoSuchContainer
 from supervisor.model import Container
@@ -47,6 +49,10 @@ def validate(filters: Mapping[str, Sequence[str]]) -> None:
             for v in values:
                 if not re.fullmatch(r"[+-]?[0-9]+", v):  # Go's strconv.Atoi
                     raise InvalidArgument(f"invalid filter 'exited={v}'")
+        if key == "health":
+            for v in values:
+                if v not in FILTER_VALUES:  # moby IsValidHealthString
+                    raise InvalidArgument(f"Unrecognised filter value for health: {v}")
 
 
 def _search(pattern: str, text: str) -> bool:
@@ -90,10 +96,12 @@ def select(
     resolve: Callable[[str], Container | None],
     image_matches: Callable[[Container, str], bool],
     networks_of: Callable[[Container], set[str]] = lambda c: set(),
+    health_of: Callable[[Container], str] = lambda c: NO_HEALTHCHECK,
 ) -> list[Container]:
     """Docker's list selection: running only unless ``all_`` or a status/exited filter.
 
-    ``networks_of`` gives the names and ids of the networks a container is on."""
+    ``networks_of`` gives the names and ids of the networks a container is on;
+    ``health_of`` its health status (``supervisor.containers.health.filter_value``)."""
     validate(filters)
     before = [resolve(v) for v in filters.get("before", [])]
     since = [resolve(v) for v in filters.get("since", [])]
@@ -135,11 +143,11 @@ def select(
             continue
         if filters.get("expose") and not _ports_match(filters["expose"], _exposed(c)):
             continue
-        for key in ("volume", "health"):
-            if filters.get(key):
-                break
-        else:
-            out.append(c)
+        if filters.get("health") and health_of(c) not in filters["health"]:
+            continue
+        if filters.get("volume"):
+            continue
+        out.append(c)
     return out
 
 

@@ -264,3 +264,46 @@ def test_select_network_publish_and_expose_filters() -> None:
     assert pick({"expose": ["53/udp"]}) == ["web"]
     with pytest.raises(InvalidArgument):
         pick({"publish": ["http"]})
+
+
+HEALTH = {"web": "healthy", "web-paused": "starting", "db": "unhealthy"}
+
+
+@pytest.mark.parametrize(
+    ("values", "all_", "expected"),
+    [
+        (["healthy"], False, ["web"]),
+        (["starting"], False, ["web-paused"]),
+        (["unhealthy"], True, ["db"]),
+        (["unhealthy"], False, []),
+        (["healthy", "unhealthy"], True, ["web", "db"]),
+        (["none"], False, ["flappy"]),
+        (["none"], True, ["job", "fresh", "flappy", "dead"]),
+    ],
+    ids=[
+        "healthy",
+        "starting",
+        "unhealthy-stopped-with-all",
+        "unhealthy-stopped-hidden",
+        "either",
+        "none-running",
+        "none-all",
+    ],
+)
+def test_select_health_filter(values: list[str], all_: bool, expected: list[str]) -> None:
+    selected = select(
+        list(ALL),
+        {"health": values},
+        all_=all_,
+        resolve=resolve,
+        image_matches=image_matches,
+        health_of=lambda c: HEALTH.get(c.name, "none"),
+    )
+    assert [c.name for c in selected] == expected
+
+
+@pytest.mark.parametrize("value", ["Healthy", "ok", ""], ids=["case", "word", "empty"])
+def test_validate_health_filter_values_as_docker(value: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        validate({"health": [value]})
+    assert str(info.value) == f"Unrecognised filter value for health: {value}"
