@@ -138,6 +138,12 @@ def build_create_body(
     stop_timeout = parsed.number("stop_timeout")
     if stop_timeout is not None:
         body["StopTimeout"] = stop_timeout
+    healthcheck = _healthcheck(parsed)
+    if healthcheck is not None:
+        body["Healthcheck"] = healthcheck
+    on_failure = parsed.text("health_on_failure")
+    if on_failure:
+        host["HealthOnFailure"] = on_failure  # berth's extension; the daemon validates it
     _add_storage(parsed, body, host, cwd=cwd)
     _add_networking(parsed, body, host)
     return body
@@ -229,6 +235,44 @@ def _sized(parsed: Parsed, dest: str, flag: str, parse: Callable[[str], int]) ->
         return parse(value)
     except InvalidArgument as exc:
         raise _flag_error(flag, value, exc) from None
+
+
+_HEALTH_FIELDS = (  # docker's order of the "cannot be negative" checks
+    ("health_interval", "--health-interval", "Interval"),
+    ("health_timeout", "--health-timeout", "Timeout"),
+    ("health_retries", "--health-retries", "Retries"),
+    ("health_start_period", "--health-start-period", "StartPeriod"),
+    ("health_start_interval", "--health-start-interval", "StartInterval"),
+)
+
+
+def _healthcheck(parsed: Parsed) -> dict[str, object] | None:
+    """``Config.Healthcheck`` from the ``--health-*`` flags, as docker 28 builds it: only
+    the fields given (``omitempty``), ``--health-cmd`` as ``CMD-SHELL``, and
+    ``--no-healthcheck`` as ``Test: ["NONE"]``; ``None`` when no flag asks for one."""
+    values: dict[str, int] = {}
+    for dest, flag, key in _HEALTH_FIELDS:
+        if dest == "health_retries":
+            values[key] = parsed.number(dest) or 0
+            continue
+        text = parsed.text(dest)
+        try:
+            values[key] = parse_duration_ns(text) if text is not None else 0
+        except InvalidArgument as exc:
+            raise _flag_error(flag, text or "", exc) from None
+    command = parsed.text("health_cmd") or ""
+    if parsed.flag("no_healthcheck"):
+        if command or any(values.values()):
+            raise InvalidArgument("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not command and not any(values.values()):
+        return None
+    for _dest, flag, key in _HEALTH_FIELDS:
+        if values[key] < 0:
+            raise InvalidArgument(f"{flag} cannot be negative")
+    check: dict[str, object] = {"Test": ["CMD-SHELL", command]} if command else {}
+    check.update((key, values[key]) for _d, _f, key in _HEALTH_FIELDS if values[key])
+    return check
 
 
 def _restart_policy(parsed: Parsed) -> dict[str, object]:

@@ -422,3 +422,106 @@ def test_publish_values_fail_only_with_invalid_argument(values: list[str]) -> No
     exposed = result.get("ExposedPorts", {})
     assert isinstance(exposed, dict)
     assert set(bindings) == set(exposed)  # docker exposes every port it publishes
+
+
+# --- health checks: bodies recorded from docker 28.2.2 against a fake daemon
+
+
+def test_health_flags_land_where_docker_puts_them() -> None:
+    result = body(
+        "run", "--health-cmd", "wget -q localhost", "--health-interval", "1s",
+        "--health-timeout", "500ms", "--health-retries", "2", "--health-start-period", "3s",
+        "--health-start-interval", "100ms", "busybox",
+    )  # fmt: skip
+    assert result["Healthcheck"] == {
+        "Test": ["CMD-SHELL", "wget -q localhost"],
+        "Interval": 1_000_000_000,
+        "Timeout": 500_000_000,
+        "StartPeriod": 3_000_000_000,
+        "StartInterval": 100_000_000,
+        "Retries": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], None),
+        (["--health-cmd", ""], None),
+        (["--health-interval", "0s"], None),
+        (["--no-healthcheck"], {"Test": ["NONE"]}),
+        (["--no-healthcheck", "--health-interval", "0s"], {"Test": ["NONE"]}),
+        (["--health-interval", "2s"], {"Interval": 2_000_000_000}),
+        (["--health-retries", "4"], {"Retries": 4}),
+    ],
+    ids=[
+        "none",
+        "empty-cmd",
+        "zero-interval",
+        "no-healthcheck",
+        "no-healthcheck-with-zero",
+        "interval-only-keeps-image-test",
+        "retries-only",
+    ],
+)
+def test_health_flags_send_only_what_is_set(argv: list[str], expected: object) -> None:
+    assert body("create", *argv, "busybox").get("Healthcheck") == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--no-healthcheck", "--health-retries", "1"],
+            "--no-healthcheck conflicts with --health-* options",
+        ),
+        (
+            ["--no-healthcheck", "--health-cmd", "true"],
+            "--no-healthcheck conflicts with --health-* options",
+        ),
+        (
+            ["--no-healthcheck", "--health-interval=-1s"],
+            "--no-healthcheck conflicts with --health-* options",
+        ),
+        (["--health-interval=-1s"], "--health-interval cannot be negative"),
+        (["--health-timeout=-1s"], "--health-timeout cannot be negative"),
+        (["--health-retries=-1"], "--health-retries cannot be negative"),
+        (["--health-start-period=-1s"], "--health-start-period cannot be negative"),
+        (["--health-start-interval=-1s"], "--health-start-interval cannot be negative"),
+        (
+            ["--health-interval=-1s", "--health-retries=-1"],
+            "--health-interval cannot be negative",
+        ),
+        (
+            ["--health-interval", "abc"],
+            'invalid argument "abc" for "--health-interval" flag: time: invalid duration "abc"',
+        ),
+    ],
+    ids=[
+        "conflict-retries",
+        "conflict-cmd",
+        "conflict-before-negative",
+        "negative-interval",
+        "negative-timeout",
+        "negative-retries",
+        "negative-start-period",
+        "negative-start-interval",
+        "docker-order",
+        "bad-duration",
+    ],
+)
+def test_invalid_health_flags_as_docker(argv: list[str], message: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        body("run", *argv, "busybox")
+    assert str(info.value) == message
+
+
+def test_health_on_failure_goes_to_host_config() -> None:
+    host = body("run", "--health-cmd", "true", "--health-on-failure", "restart", "busybox")[
+        "HostConfig"
+    ]
+    assert isinstance(host, dict)
+    assert host["HealthOnFailure"] == "restart"
+    plain = body("run", "busybox")["HostConfig"]
+    assert isinstance(plain, dict)
+    assert "HealthOnFailure" not in plain
