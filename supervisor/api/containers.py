@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 
 import trio
@@ -24,6 +25,7 @@ from supervisor.containers import filters as container_filters
 from supervisor.containers.export import stream_rootfs
 from supervisor.containers.logs import LogEntry, format_time, frame, read_entries, select_entries
 from supervisor.containers.state import Status
+from supervisor.containers.stdio import DetachScanner, parse_detach_keys
 from supervisor.errors import BerthError, InvalidArgument, NotFound
 from supervisor.events.filters import parse_filters
 from supervisor.model import Container
@@ -257,9 +259,11 @@ def register(router: Router, b: Backend) -> None:
     async def attach(req: Request) -> object:
         h = m.get(req.params["id"])
         want_stdout, want_stderr = req.q_bool("stdout"), req.q_bool("stderr")
+        want_stdin = req.q_bool("stdin") and bool(h.record.config.get("OpenStdin"))
         stream_live = req.q_bool("stream")
         replay = req.q_bool("logs")
         tty = bool(h.record.config.get("Tty"))
+        keys = parse_detach_keys(req.q("detachKeys"))
         # Attaching to a created/exited container waits for its next run (docker run attaches
         # before it starts); attaching to one whose output just ended ends at once.
         ended = h.record.state.status is Status.RUNNING and not h.hub.live
@@ -274,27 +278,72 @@ def register(router: Router, b: Backend) -> None:
             if tty
             else "application/vnd.docker.multiplexed-stream"
         )
-        await req.hijack(ctype)
+        first = await req.hijack(ctype)
         await m.announce(h, "attach")
 
         def encode(e: LogEntry) -> bytes:
             return e.data if tty else frame(e.stream, e.data)
 
-        try:
-            for e in past:
-                await req.stream.send_all(encode(e))
-            if live is not None:
-                async with live:
-                    async for e in live:
-                        if (e.stream == "stdout" and want_stdout) or (
-                            e.stream == "stderr" and want_stderr
-                        ):
-                            await req.stream.send_all(encode(e))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+        async def output(done: trio.CancelScope) -> None:
+            try:
+                for e in past:
+                    await req.stream.send_all(encode(e))
+                if live is not None:
+                    async with live:
+                        async for e in live:
+                            if (e.stream == "stdout" and want_stdout) or (
+                                e.stream == "stderr" and want_stderr
+                            ):
+                                await req.stream.send_all(encode(e))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            done.cancel()
+
+        async def stdin(done: trio.CancelScope) -> None:
+            await h.stdin_ready.wait()
+            if h.stdin_fd < 0:
+                return
+            fd = os.dup(h.stdin_fd)
+            scanner = DetachScanner(keys)
+            try:
+                data = first
+                while True:
+                    forward, detached = scanner.feed(data)
+                    await write_all(fd, forward)
+                    if detached:
+                        await m.announce(h, "detach")
+                        done.cancel()
+                        return
+                    data = bytes(await req.stream.receive_some(65536))
+                    if not data:
+                        await write_all(fd, scanner.flush())
+                        break
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            finally:
+                os.close(fd)
+            if h.record.config.get("StdinOnce") and not tty:
+                # docker run -i: the input ended, so does the process's. Not with a TTY
+                # (as moby): the CLI detaches by closing, and the shell must stay usable.
+                m.close_stdin(h)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(output, nursery.cancel_scope)
+            if want_stdin:
+                nursery.start_soon(stdin, nursery.cancel_scope)
         return HIJACKED
 
+    @router.route("POST", "/containers/{id}/resize")
+    async def resize(req: Request) -> Response:
+        m.resize(
+            req.params["id"],
+            _int_or_400(req.q("h") or "0", "h"),
+            _int_or_400(req.q("w") or "0", "w"),
+        )
+        return Response(200)
+
     del (
+        resize,
         create,
         list_,
         inspect,
@@ -324,3 +373,16 @@ def _int_or_400(text: str, name: str) -> int:
 def _time_param(text: str) -> int:
     """Docker's logs since/until: unix seconds with an optional fraction; 0 for none."""
     return parse_timestamp(text, now_ns=0) or 0
+
+
+async def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to a non-blocking pipe or pty."""
+    os.set_blocking(fd, False)
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(fd)
+            continue
+        view = view[n:]

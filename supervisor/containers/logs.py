@@ -127,7 +127,12 @@ class LogWriter:
         self._partial: dict[str, bytes] = {}
 
     def feed(self, stream: str, data: bytes) -> None:
-        """Write the complete lines of ``data`` (keeping a partial line for later)."""
+        """Write the complete lines of ``data`` (keeping a partial line for later).
+
+        Live subscribers (attach, logs -f) get ``data`` as it came, partial lines
+        included: a shell's prompt has no newline."""
+        if data:
+            self.hub.publish(LogEntry(stream, data, time.time_ns()))
         buffer = self._partial.pop(stream, b"") + data
         while buffer:
             newline = buffer.find(b"\n")
@@ -152,7 +157,6 @@ class LogWriter:
             self._rotate()
         os.write(self._fd, encoded)
         self._size += len(encoded)
-        self.hub.publish(entry)
 
     def _rotate(self) -> None:
         os.close(self._fd)

@@ -15,6 +15,7 @@ the OCI bundle (``config.json`` and the ``rootfs`` mount point).
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -64,6 +65,7 @@ from supervisor.network.manager import DEFAULT_NETWORK, NetworkManager, Sandbox
 from supervisor.network.proxy import serve_tcp, serve_udp
 from supervisor.runtime import rootfs as rootfs_mod
 from supervisor.runtime.cgroups import CgroupLayout
+from supervisor.runtime.console import set_window_size, with_console
 from supervisor.runtime.oci import (
     ExecNotFound,
     ExecNotPermitted,
@@ -124,6 +126,10 @@ class Handle:
     cleaned: trio.Event = attrs.field(factory=_set_event)  # the last run's runtime state is gone
     launched_state: dict[str, Any] = attrs.field(factory=dict)  # state to record with "start"
     sandbox: Sandbox | None = None  # the network namespace of the current run
+    stdin_fd: int = -1  # the write end of the run's stdin (pipe, or a dup of the pty master)
+    console_fd: int = -1  # the run's pty master, for resize (owned by its _Output)
+    stdin_closed: trio.Event = attrs.field(factory=_set_event)
+    stdin_ready: trio.Event = attrs.field(factory=trio.Event)  # set once a run's stdin exists
     ports_scope: trio.CancelScope | None = None  # the current run's port proxies
 
     @property
@@ -174,6 +180,7 @@ class ContainerManager:
         self._cgroups = cgroups
         self._data_root = data_root / "containers"
         self._exec_root = exec_root / "containers"
+        self._tty_dir = exec_root / "tty"
         self._init_binary = init_binary
         self._restart_defaults = restart_defaults
         self._handles: dict[str, Handle] = {}
@@ -518,28 +525,16 @@ class ContainerManager:
         except UnknownUser as exc:
             raise InvalidArgument(str(exc)) from None
         (paths.bundle / "config.json").write_text(json.dumps(spec))
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
         pidfd = -1
+        output: _Output | None = None
         try:
-            try:
-                pid = await self.runtime.create(
-                    c.id,
-                    bundle=paths.bundle,
-                    pid_file=paths.bundle / "init.pid",
-                    stdin=subprocess.DEVNULL,
-                    stdout=out_w,
-                    stderr=err_w,
-                )
-            finally:
-                os.close(out_w)
-                os.close(err_w)
+            pid, output = await self._create_process(h, paths)
             pidfd = os.pidfd_open(pid)
-            oomfd = self._cgroups.register_oom_eventfd(c.id)
+            output.oomfd = self._cgroups.register_oom_eventfd(c.id)
             await self.runtime.start(c.id, bundle=paths.bundle)
         except BaseException:
-            os.close(out_r)
-            os.close(err_r)
+            if output is not None:
+                output.close()
             with trio.CancelScope(shield=True):
                 await self.runtime.delete(c.id, bundle=paths.bundle, force=True)
                 if pidfd >= 0:
@@ -557,10 +552,72 @@ class ContainerManager:
             "manually_stopped": False,
             "ports": published,
         }
-        h.pending_output = _Output(out_r, err_r, oomfd)
+        h.pending_output = output
+        h.stdin_fd, output.stdin = output.stdin, -1
+        h.console_fd = output.stdout if output.tty else -1
+        h.stdin_closed = trio.Event()
+        h.stdin_ready.set()
         h.hub.start_of_run()
         log.info("container.started", container_id=c.id, pid=pid)
         return pidfd
+
+    async def _create_process(self, h: Handle, paths: Paths) -> tuple[int, _Output]:
+        """``runtime create`` with the container's stdio: a pty (``Tty``) whose master
+        carries input and output, or pipes for stdout and stderr and — with
+        ``OpenStdin`` — stdin. Returns the init's pid and the berth ends."""
+        c = h.record
+        tty = bool(c.config.get("Tty"))
+        open_stdin = bool(c.config.get("OpenStdin"))
+        pid_file = paths.bundle / "init.pid"
+        if tty:
+
+            async def create(sock: Path) -> int:
+                return await self.runtime.create(
+                    c.id,
+                    bundle=paths.bundle,
+                    pid_file=pid_file,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    console_socket=sock,
+                )
+
+            pid, master = await with_console(self._tty_dir, create)
+            size = c.host_config.get("ConsoleSize") or [0, 0]
+            if isinstance(size, list) and len(size) == 2 and size[0] and size[1]:
+                with contextlib.suppress(OSError, TypeError, ValueError):
+                    set_window_size(master, int(size[0]), int(size[1]))
+            return pid, _Output(
+                stdout=master,
+                stderr=-1,
+                oomfd=None,
+                tty=True,
+                stdin=os.dup(master) if open_stdin else -1,
+            )
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        in_r, in_w = os.pipe2(os.O_CLOEXEC) if open_stdin else (-1, -1)
+        try:
+            pid = await self.runtime.create(
+                c.id,
+                bundle=paths.bundle,
+                pid_file=pid_file,
+                stdin=in_r if open_stdin else subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+            )
+        except BaseException:
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (out_w, err_w, in_r):
+                if fd >= 0:
+                    os.close(fd)
+        if in_w >= 0:
+            os.set_blocking(in_w, False)
+        return pid, _Output(stdout=out_r, stderr=err_r, oomfd=None, stdin=in_w)
 
     async def _join_network(self, h: Handle) -> tuple[str, Sandbox | None]:
         """The network namespace for the spec (a path, ``host`` or ``none``) and the
@@ -660,7 +717,7 @@ class ContainerManager:
                 hostname=hostname,
                 domainname=str(cfg.get("Domainname") or "") if netns != "host" else "",
                 readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
-                tty=False,
+                tty=bool(cfg.get("Tty")),
                 rootfs=str(paths.rootfs),
                 init=bool(hc.get("Init")) and self._init_binary is not None,
                 init_source=self._init_binary or "",
@@ -773,7 +830,8 @@ class ContainerManager:
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(_copy_output, output, "stdout", writer)
-                    nursery.start_soon(_copy_output, output, "stderr", writer)
+                    if output.stderr >= 0:
+                        nursery.start_soon(_copy_output, output, "stderr", writer)
                     if output.oomfd is not None:
                         nursery.start_soon(self._watch_oom, h, output.oomfd)
                     code = await wait_exit(h.pidfd)
@@ -783,7 +841,10 @@ class ContainerManager:
                     nursery.cancel_scope.cancel()
             finally:
                 writer.close()
+                h.console_fd = -1
                 output.close()
+                self.close_stdin(h)
+                h.stdin_ready = trio.Event()  # for attachers waiting for the next run
                 h.hub.end_of_run()
         os.close(h.pidfd)
         h.pidfd = -1
@@ -1075,6 +1136,29 @@ class ContainerManager:
         if h.supervising:
             await h.idle.wait()
 
+    # -- stdin and terminal of the running process ------------------------------------------
+
+    def close_stdin(self, h: Handle) -> None:
+        """The process sees end-of-file on stdin (``StdinOnce`` after the first attach
+        ends, or the run is over)."""
+        if h.stdin_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(h.stdin_fd)
+            h.stdin_fd = -1
+        h.stdin_closed.set()
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        """``POST /containers/{id}/resize``."""
+        h = self.get(ref)
+        if h.record.state.status not in (Status.RUNNING, Status.PAUSED):
+            raise Conflict(f"Container {h.id} is not running")
+        if not h.record.config.get("Tty") or h.console_fd < 0:
+            return  # Docker accepts a resize of a non-TTY container and ignores it
+        try:
+            set_window_size(h.console_fd, height, width)
+        except OSError as exc:
+            raise BerthError(f"resize: {exc.strerror}") from exc
+
     # -- networks of existing containers ------------------------------------------------
 
     async def connect_network(
@@ -1224,11 +1308,19 @@ class ContainerManager:
 
 @attrs.define
 class _Output:
+    """The berth ends of a run's stdio. ``stdout`` is the pty master for a TTY (then
+    ``stderr`` is -1); ``stdin`` moves to the handle once the run is launched."""
+
     stdout: int
     stderr: int
     oomfd: int | None
+    tty: bool = False
+    stdin: int = -1
     drained: trio.Event = attrs.field(factory=trio.Event)
-    open_streams: int = 2
+    open_streams: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        self.open_streams = sum(fd >= 0 for fd in (self.stdout, self.stderr))
 
     def stream_done(self) -> None:
         self.open_streams -= 1
@@ -1236,11 +1328,11 @@ class _Output:
             self.drained.set()
 
     def close(self) -> None:
-        for fd in (self.stdout, self.stderr, self.oomfd):
+        for fd in (self.stdout, self.stderr, self.oomfd, self.stdin):
             if fd is not None and fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        self.stdout = self.stderr = -1
+        self.stdout = self.stderr = self.stdin = -1
         self.oomfd = None
 
 
@@ -1255,6 +1347,10 @@ async def _copy_output(output: _Output, stream: str, writer: LogWriter) -> None:
             data = os.read(fd, 65536)
         except BlockingIOError:
             continue
+        except OSError as exc:
+            if exc.errno != errno.EIO:  # a pty master once every slave is closed: EOF
+                raise
+            data = b""
         if not data:
             break
         writer.feed(stream, data)

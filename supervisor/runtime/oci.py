@@ -69,13 +69,58 @@ class OciRuntime:
             raise _classify(f"OCI runtime {what} failed: {message}")
 
     async def create(
-        self, cid: str, *, bundle: Path, pid_file: Path, stdin: int, stdout: int, stderr: int
+        self,
+        cid: str,
+        *,
+        bundle: Path,
+        pid_file: Path,
+        stdin: int,
+        stdout: int,
+        stderr: int,
+        console_socket: Path | None = None,
     ) -> int:
-        """Create the container (its init waits for ``start``); return the init's pid."""
+        """Create the container (its init waits for ``start``); return the init's pid.
+        With ``console_socket`` the spec's terminal's master is sent there."""
+        console = ["--console-socket", str(console_socket)] if console_socket else []
         await self._run(
-            ["create", "--bundle", str(bundle), "--pid-file", str(pid_file), cid],
+            ["create", "--bundle", str(bundle), "--pid-file", str(pid_file), *console, cid],
             log_path=bundle / "runtime.log",
             what="create",
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+        )
+        return int(pid_file.read_text().strip())
+
+    async def exec(
+        self,
+        cid: str,
+        *,
+        process: Path,
+        pid_file: Path,
+        log_path: Path,
+        stdin: int = subprocess.DEVNULL,
+        stdout: int = subprocess.DEVNULL,
+        stderr: int = subprocess.DEVNULL,
+        console_socket: Path | None = None,
+    ) -> int:
+        """Start ``process`` (an OCI process JSON file) in the running container,
+        detached: the runtime exits once it runs, the process is re-parented to berthd
+        (the subreaper). Returns its pid."""
+        console = ["--console-socket", str(console_socket)] if console_socket else []
+        await self._run(
+            [
+                "exec",
+                "--detach",
+                "--process",
+                str(process),
+                "--pid-file",
+                str(pid_file),
+                *console,
+                cid,
+            ],
+            log_path=log_path,
+            what="exec",
             stdin=stdin,
             stdout=stdout,
             stderr=stderr,
