@@ -28,6 +28,7 @@ import trio
 
 from store.db import Database
 from supervisor.api import containers as container_routes
+from supervisor.api import execs as exec_routes
 from supervisor.api import images as image_routes
 from supervisor.api import networks as network_routes
 from supervisor.api import registry as registry_routes
@@ -36,6 +37,7 @@ from supervisor.api import volumes as volume_routes
 from supervisor.api.backend import Backend
 from supervisor.api.http import Router, serve_connection
 from supervisor.config import DaemonConfig, parse_args
+from supervisor.containers.execs import ExecManager
 from supervisor.containers.manager import ContainerManager
 from supervisor.containers.monitor import become_subreaper
 from supervisor.errors import BerthError
@@ -65,6 +67,7 @@ def build_router(backend: Backend) -> Router:
     router = Router()
     system_routes.register(router, backend)
     container_routes.register(router, backend)
+    exec_routes.register(router, backend)
     image_routes.register(router, backend)
     network_routes.register(router, backend)
     volume_routes.register(router, backend)
@@ -192,9 +195,12 @@ async def _serve_bound(
         init_binary=init_binary,
         restart_defaults=(cfg.restart_delay_s, cfg.restart_max_delay_s),
     )
+    execs = ExecManager(manager, exec_root=cfg.exec_root)
+    manager.execs = execs
     backend = Backend(
         config=cfg,
         containers=manager,
+        execs=execs,
         networks=networks,
         volumes=volumes,
         images=images,
@@ -216,6 +222,7 @@ async def _serve_bound(
         async with trio.open_nursery() as root:
             await root.start(networks.run)
             await root.start(manager.run)
+            await root.start(execs.run)
 
             async def handle(stream: trio.SocketStream) -> None:
                 await serve_connection(stream, router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from supervisor.config import DaemonConfig
+from supervisor.containers.execs import ExecManager
 from supervisor.containers.manager import ContainerManager
 from supervisor.events.log import EventLog
 from supervisor.images.distribution import Distribution
@@ -18,6 +19,7 @@ from supervisor.volumes.manager import VolumeManager
 class Backend:
     config: DaemonConfig
     containers: ContainerManager
+    execs: ExecManager
     networks: NetworkManager
     volumes: VolumeManager
     images: ImageStore

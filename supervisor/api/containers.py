@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 
 import trio
 
 from supervisor.api.backend import Backend
+from supervisor.api.hijack import InputEnd, pump_stdin
 from supervisor.api.http import (
     HIJACKED,
     Produced,
@@ -25,7 +25,7 @@ from supervisor.containers import filters as container_filters
 from supervisor.containers.export import stream_rootfs
 from supervisor.containers.logs import LogEntry, format_time, frame, read_entries, select_entries
 from supervisor.containers.state import Status
-from supervisor.containers.stdio import DetachScanner, parse_detach_keys
+from supervisor.containers.stdio import parse_detach_keys
 from supervisor.errors import BerthError, InvalidArgument, NotFound
 from supervisor.events.filters import parse_filters
 from supervisor.model import Container
@@ -303,26 +303,11 @@ def register(router: Router, b: Backend) -> None:
             await h.stdin_ready.wait()
             if h.stdin_fd < 0:
                 return
-            fd = os.dup(h.stdin_fd)
-            scanner = DetachScanner(keys)
-            try:
-                data = first
-                while True:
-                    forward, detached = scanner.feed(data)
-                    await write_all(fd, forward)
-                    if detached:
-                        await m.announce(h, "detach")
-                        done.cancel()
-                        return
-                    data = bytes(await req.stream.receive_some(65536))
-                    if not data:
-                        await write_all(fd, scanner.flush())
-                        break
-            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-                return
-            finally:
-                os.close(fd)
-            if h.record.config.get("StdinOnce") and not tty:
+            end = await pump_stdin(req.stream, first, h.stdin_fd, keys)
+            if end is InputEnd.DETACHED:
+                await m.announce(h, "detach")
+                done.cancel()
+            elif end is InputEnd.EOF and h.record.config.get("StdinOnce") and not tty:
                 # docker run -i: the input ended, so does the process's. Not with a TTY
                 # (as moby): the CLI detaches by closing, and the shell must stay usable.
                 m.close_stdin(h)
@@ -373,16 +358,3 @@ def _int_or_400(text: str, name: str) -> int:
 def _time_param(text: str) -> int:
     """Docker's logs since/until: unix seconds with an optional fraction; 0 for none."""
     return parse_timestamp(text, now_ns=0) or 0
-
-
-async def write_all(fd: int, data: bytes) -> None:
-    """Write all of ``data`` to a non-blocking pipe or pty."""
-    os.set_blocking(fd, False)
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            await trio.lowlevel.wait_writable(fd)
-            continue
-        view = view[n:]

@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import structlog
@@ -76,6 +76,9 @@ from supervisor.runtime.oci import (
 from supervisor.runtime.spec import BindMount, SpecInput, UserMount, build_spec
 from supervisor.runtime.users import UnknownUser, resolve_user
 from supervisor.volumes.manager import VolumeManager
+
+if TYPE_CHECKING:
+    from supervisor.containers.execs import ExecManager
 
 log = structlog.get_logger()
 
@@ -176,6 +179,7 @@ class ContainerManager:
         self._images = images
         self.networks = networks
         self.volumes = volumes
+        self.execs: ExecManager | None = None  # set by the daemon (execs need this manager)
         self.runtime = runtime
         self._cgroups = cgroups
         self._data_root = data_root / "containers"
@@ -1110,6 +1114,8 @@ class ContainerManager:
                 )
                 self._handles.pop(h.id, None)
                 self.networks.forget(h.id)
+                if self.execs is not None:
+                    self.execs.forget_container(h.id)
                 assert self._nursery is not None
                 self._nursery.start_soon(self._collect, h, paths)
                 await self.volumes.remove_unused(anonymous)
@@ -1135,6 +1141,14 @@ class ContainerManager:
             await notice.wait()
         if h.supervising:
             await h.idle.wait()
+
+    async def exec_probe(
+        self, cid: str, argv: list[str], *, timeout_s: float, env: list[str] | None = None
+    ) -> tuple[int, bytes]:
+        """Run ``argv`` in the running container (a health probe): (exit code, first
+        4 KiB of output); -1 when killed after ``timeout_s``."""
+        assert self.execs is not None
+        return await self.execs.probe(cid, argv, timeout_s=timeout_s, env=env)
 
     # -- stdin and terminal of the running process ------------------------------------------
 

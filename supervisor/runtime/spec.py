@@ -13,6 +13,7 @@ Imports: standard library and attrs only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
@@ -327,3 +328,72 @@ def build_spec(inp: SpecInput) -> dict[str, object]:
         "mounts": _mounts(inp),
         "linux": linux,
     }
+
+
+#: Every capability the kernel knows of (``--privileged``): Docker grants them all.
+ALL_CAPABILITIES = (
+    *DEFAULT_CAPABILITIES,
+    "CAP_DAC_READ_SEARCH",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_LEASE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+)
+
+
+def exec_process(
+    base: dict[str, Any],
+    *,
+    args: Sequence[str],
+    env: Sequence[str],
+    cwd: str,
+    user: tuple[int, int, tuple[int, ...]] | None,
+    tty: bool,
+    privileged: bool,
+) -> dict[str, Any]:
+    """The OCI process of ``docker exec``: the container's own process (``base``, from
+    its ``config.json``) with the exec's command, environment (``env`` entries replace
+    the container's of the same name), working directory, user and terminal.
+
+    Raises:
+        CommandError: an empty command.
+    """
+    if not args or not args[0]:
+        raise CommandError("No exec command specified")
+    process = dict(base)
+    process["args"] = list(args)
+    process["env"] = merge_env(list(base.get("env") or []), env)
+    process["cwd"] = cwd or str(base.get("cwd") or "/")
+    process["terminal"] = tty
+    if user is not None:
+        uid, gid, extra = user
+        process["user"] = {
+            "uid": uid,
+            "gid": gid,
+            **({"additionalGids": list(extra)} if extra else {}),
+        }
+    if privileged:
+        process["capabilities"] = {
+            key: list(ALL_CAPABILITIES) for key in ("bounding", "effective", "permitted")
+        }
+    process.pop("consoleSize", None)
+    return process

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.daemon import Daemon, env_with_host, running_daemon
+from tests.daemon import ApiError, Daemon, env_with_host, running_daemon
 
 pytestmark = pytest.mark.root
 
@@ -162,3 +162,94 @@ def test_raw_attach_with_stdin_multiplexes_output(daemon: Daemon) -> None:
     assert (1, b"got-abc\n") in frames and (2, b"err\n") in frames
     assert daemon.client.wait(cid) == 0
     daemon.client.call("DELETE", f"/containers/{cid}")
+
+
+@pytest.fixture(scope="module")
+def box(daemon: Daemon) -> Iterator[str]:
+    cid = daemon.client.run(["sleep", "600"], name="execbox", StopTimeout=1)
+    yield cid
+    daemon.client.call("DELETE", f"/containers/{cid}", params={"force": "1"})
+
+
+def docker(d: Daemon, cli: str, *args: str, **kw: object) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([cli, *args], env=env_with_host(d), capture_output=True, timeout=30, **kw)  # type: ignore[call-overload]
+
+
+def test_docker_exec_output_exit_code_user_env_workdir(
+    daemon: Daemon, docker_cli: str, box: str
+) -> None:
+    r = docker(daemon, docker_cli, "exec", box, "sh", "-c", "echo out; echo err >&2; exit 7")
+    assert (r.returncode, r.stdout, r.stderr) == (7, b"out\n", b"err\n")
+    r = docker(daemon, docker_cli, "exec", "-u", "nobody", "-e", "X=1", "-w", "/tmp", box,
+               "sh", "-c", "echo $X $(pwd) $(id -u)")  # fmt: skip
+    assert r.stdout == b"1 /tmp 65534\n"
+    r = docker(daemon, docker_cli, "exec", "-i", box, "cat", input=b"via stdin\n")
+    assert r.stdout == b"via stdin\n"
+    r = docker(daemon, docker_cli, "exec", box, "nope")
+    assert r.returncode == 127 and b"executable file not found" in r.stdout + r.stderr
+    r = docker(daemon, docker_cli, "exec", "--privileged", box, "sh", "-c",
+               "grep CapEff /proc/self/status")  # fmt: skip
+    assert r.stdout.split()[-1] != b"00000000a80425fb"  # more than the default set
+
+
+def test_docker_exec_it_gives_a_shell(daemon: Daemon, docker_cli: str, box: str) -> None:
+    term = Terminal([docker_cli, "exec", "-it", box, "sh"], env_with_host(daemon))
+    term.read_until(b"/ # ")
+    term.send(b"echo in-exec-$((3*3)); tty\n")
+    term.read_until(b"in-exec-9")
+    term.read_until(b"/dev/pts/")
+    term.send(b"exit 5\n")
+    assert term.wait() == 5
+
+
+def test_exec_api_inspect_detach_and_errors(daemon: Daemon, box: str) -> None:
+    eid = daemon.client.call(
+        "POST", f"/containers/{box}/exec", {"Cmd": ["sh", "-c", "sleep 1; exit 3"]}
+    )["Id"]
+    before = daemon.client.call("GET", f"/exec/{eid}/json")
+    assert before["Running"] is False and before["ExitCode"] is None
+    assert before["ProcessConfig"] == {
+        "arguments": ["-c", "sleep 1; exit 3"],
+        "entrypoint": "sh",
+        "privileged": False,
+        "tty": False,
+        "user": "",
+    }
+    daemon.client.call("POST", f"/exec/{eid}/start", {"Detach": True})
+    running = daemon.client.call("GET", f"/exec/{eid}/json")
+    assert running["Running"] is True and running["Pid"] > 0
+    with pytest.raises(ApiError) as again:
+        daemon.client.call("POST", f"/exec/{eid}/start", {"Detach": True})
+    assert again.value.status == 409
+    deadline = time.monotonic() + 15
+    while daemon.client.call("GET", f"/exec/{eid}/json")["Running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert daemon.client.call("GET", f"/exec/{eid}/json")["ExitCode"] == 3
+    with pytest.raises(ApiError) as missing:
+        daemon.client.call("GET", "/exec/nope/json")
+    assert missing.value.status == 404
+    stopped = daemon.client.create(cmd=["true"])
+    with pytest.raises(ApiError) as not_running:
+        daemon.client.call("POST", f"/containers/{stopped}/exec", {"Cmd": ["true"]})
+    assert not_running.value.status == 409 and "is not running" in not_running.value.message
+    daemon.client.call("DELETE", f"/containers/{stopped}")
+    events = daemon.client.events(since="0", until=str(int(time.time()) + 1))
+    actions = [
+        e["Action"] for e in events if e.get("id") == box or e.get("Actor", {}).get("ID") == box
+    ]
+    assert any(a.startswith("exec_create: sh -c") for a in actions)
+    assert "exec_die" in actions
+
+
+def test_docker_py_exec_run(daemon: Daemon, box: str) -> None:
+    docker_py = pytest.importorskip("docker")
+    client = docker_py.DockerClient(base_url=daemon.host, version="auto")
+    try:
+        c = client.containers.get(box)
+        result = c.exec_run(["sh", "-c", "echo py-$((2*21))"])
+        assert result.exit_code == 0 and result.output == b"py-42\n"
+        result = c.exec_run("sh -c 'exit 9'")
+        assert result.exit_code == 9
+    finally:
+        client.close()
