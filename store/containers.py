@@ -176,3 +176,9 @@ def get(conn: sqlite3.Connection, cid: str) -> Container | None:
 def with_state(c: Container, **changes: Any) -> Container:
     """``c`` with some state fields changed (a convenience over two evolves)."""
     return attrs.evolve(c, state=attrs.evolve(c.state, **changes))
+
+
+def update_host_config(conn: sqlite3.Connection, cid: str, host_config: dict[str, Any]) -> None:
+    """Replace a container's HostConfig: ``update`` is the one change to the otherwise
+    immutable config (new limits and restart policy)."""
+    conn.execute("UPDATE containers SET host_config=? WHERE id=?", (json.dumps(host_config), cid))

@@ -31,6 +31,7 @@ from supervisor.api import containers as container_routes
 from supervisor.api import execs as exec_routes
 from supervisor.api import images as image_routes
 from supervisor.api import networks as network_routes
+from supervisor.api import observe as observe_routes
 from supervisor.api import registry as registry_routes
 from supervisor.api import system as system_routes
 from supervisor.api import volumes as volume_routes
@@ -72,6 +73,7 @@ def build_router(backend: Backend) -> Router:
     network_routes.register(router, backend)
     volume_routes.register(router, backend)
     registry_routes.register(router, backend)
+    observe_routes.register(router, backend)
     return router
 
 

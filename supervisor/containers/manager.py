@@ -1319,6 +1319,28 @@ class ContainerManager:
         h.record = attrs.evolve(h.record, name=new_name)
         await self._emit(h, "rename", oldName="/" + old)
 
+    async def update(self, ref: str, body: object) -> list[str]:
+        """``POST /containers/{id}/update``: new limits and restart policy. A running
+        container gets the limits at once (``runtime update``); then they are stored,
+        so a refused update changes nothing. Returns Docker's ``Warnings``."""
+        from supervisor.containers.update import plan_update
+
+        h = self.get(ref)
+        async with h.lock:
+            plan = plan_update(
+                h.record.host_config,
+                body,
+                cid=h.id,
+                swap_accounting=self._cgroups.swap_accounting,
+                ncpu=os.cpu_count() or 1,
+            )
+            if plan.resources and h.record.state.status in (Status.RUNNING, Status.PAUSED):
+                await self.runtime.update(h.id, plan.resources, bundle=self.paths(h.id).bundle)
+            await self._db.run(rows.update_host_config, h.id, plan.host_config)
+            h.record = attrs.evolve(h.record, host_config=plan.host_config)
+            await self._emit(h, "update")
+        return plan.warnings
+
 
 @attrs.define
 class _Output:

@@ -98,3 +98,71 @@ class CgroupLayout:
         for d in parents:
             with contextlib.suppress(OSError):
                 d.rmdir()
+
+    # -- counters for stats and top (readers only: the parsing is in containers/stats.py) --
+
+    def stats_files(self, cid: str) -> dict[str, str] | None:
+        """The text of the counter files ``stats`` reads, by file name; files a
+        controller does not have are left out. None when the container's cgroup is gone
+        (it exited meanwhile)."""
+        wanted = _STATS_FILES_V2 if self.v2 else _STATS_FILES_V1
+        out: dict[str, str] = {}
+        for controller, name in wanted:
+            try:
+                out[name] = (self.dir(controller, cid) / name).read_text()
+            except OSError:
+                continue
+        usage = "memory.current" if self.v2 else "memory.usage_in_bytes"
+        return out if usage in out else None
+
+    def pids(self, cid: str) -> list[int]:
+        """Every process in the container's cgroup (and any cgroups below it)."""
+        controller = (
+            ""
+            if self.v2
+            else next(
+                (c for c in ("pids", "memory", "cpu", "freezer") if self.dir(c, cid).is_dir()), ""
+            )
+        )
+        if not self.v2 and not controller:
+            return []
+        found: set[int] = set()
+        stack = [self.dir(controller, cid)]
+        while stack:
+            d = stack.pop()
+            try:
+                text = (d / "cgroup.procs").read_text()
+                stack.extend(p for p in d.iterdir() if p.is_dir())
+            except OSError:
+                continue  # removed while we walked: its processes are gone too
+            found.update(int(line) for line in text.split() if line.isdigit())
+        return sorted(found)
+
+
+_STATS_FILES_V1 = (
+    ("cpuacct", "cpuacct.usage"),
+    ("cpuacct", "cpuacct.stat"),
+    ("cpuacct", "cpuacct.usage_percpu"),
+    ("cpu", "cpu.stat"),
+    ("memory", "memory.usage_in_bytes"),
+    ("memory", "memory.limit_in_bytes"),
+    ("memory", "memory.max_usage_in_bytes"),
+    ("memory", "memory.failcnt"),
+    ("memory", "memory.stat"),
+    ("pids", "pids.current"),
+    ("pids", "pids.max"),
+    ("blkio", "blkio.throttle.io_service_bytes"),
+    ("blkio", "blkio.throttle.io_serviced"),
+)
+_STATS_FILES_V2 = tuple(
+    ("", name)
+    for name in (
+        "cpu.stat",
+        "memory.current",
+        "memory.max",
+        "memory.stat",
+        "pids.current",
+        "pids.max",
+        "io.stat",
+    )
+)

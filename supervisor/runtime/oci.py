@@ -149,6 +149,17 @@ class OciRuntime:
     async def resume(self, cid: str, *, bundle: Path) -> None:
         await self._run(["resume", cid], log_path=bundle / "runtime.log", what="resume")
 
+    async def update(self, cid: str, resources: dict[str, object], *, bundle: Path) -> None:
+        """Change a running container's cgroup limits (``update --resources``): an OCI
+        ``LinuxResources`` object whose zero or missing fields the runtime leaves alone."""
+        path = bundle / "update.json"
+        path.write_text(json.dumps(resources))
+        await self._run(
+            ["update", "--resources", str(path), cid],
+            log_path=bundle / "runtime.log",
+            what="update",
+        )
+
     async def kill(self, cid: str, sig: int, *, bundle: Path) -> None:
         await self._run(["kill", cid, str(sig)], log_path=bundle / "runtime.log", what="kill")
 
