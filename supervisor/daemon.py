@@ -27,6 +27,7 @@ import structlog
 import trio
 
 from store.db import Database
+from supervisor.api import archive as archive_routes
 from supervisor.api import containers as container_routes
 from supervisor.api import execs as exec_routes
 from supervisor.api import images as image_routes
@@ -68,6 +69,7 @@ def build_router(backend: Backend) -> Router:
     router = Router()
     system_routes.register(router, backend)
     container_routes.register(router, backend)
+    archive_routes.register(router, backend)
     exec_routes.register(router, backend)
     image_routes.register(router, backend)
     network_routes.register(router, backend)

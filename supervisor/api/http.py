@@ -58,11 +58,14 @@ class Produced:
     The status line goes out with the first chunk, so an error raised before any output
     still becomes a proper error status (Docker answers 404 for an unknown tag); after
     that, errors are reported in-band by the producer (Docker's ``errorDetail``).
+    ``headers`` go out with the status line, so the producer may still add to them
+    before its first write (``docker cp``'s stat header needs the path resolved first).
     """
 
     produce: Callable[[Write], Awaitable[None]]
     status: int = 200
     content_type: str = "application/json"
+    headers: list[tuple[str, str]] = attrs.field(factory=list)
 
 
 HIJACKED = object()
@@ -355,7 +358,7 @@ async def _send_produced(
         nonlocal started
         if not started:
             started = True
-            headers = _headers(result.content_type)
+            headers = _headers(result.content_type, result.headers)
             await stream.send_all(
                 conn.send(h11.Response(status_code=result.status, headers=headers))
             )

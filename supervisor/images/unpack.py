@@ -29,6 +29,11 @@ directory, whatever the stream contains. Docker relies on a chroot for that
 * Directory mtimes are applied at the end, deepest first, because creating children changes
   them.
 
+``docker cp`` uploads reuse the same extractor through :func:`extract_tar` with
+:class:`ExtractOptions`: no whiteout conversion (``.wh.`` names are ordinary files there),
+Docker's ``noOverwriteDirNonDir``, and an ``open_dir`` hook that replaces the no-follow walk
+of parent directories (the caller resolves them inside a container root, across mounts).
+
 The pure helpers at the top of this module import nothing but the standard library and
 :mod:`supervisor.errors`; the I/O below them is what a worker thread runs
 (``trio.to_thread.run_sync``): it never changes process-wide state (no ``chdir``, no
@@ -37,11 +42,13 @@ The pure helpers at the top of this module import nothing but the standard libra
 
 from __future__ import annotations
 
+import bz2
 import enum
 import errno
 import gzip
 import importlib
 import io
+import lzma
 import os
 import shutil
 import stat
@@ -55,15 +62,17 @@ from supervisor.errors import BerthError, InvalidArgument
 
 if TYPE_CHECKING:
     import pathlib
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from _typeshed import WriteableBuffer
 
 __all__ = [
+    "ExtractOptions",
     "UnpackStats",
     "Whiteout",
     "WhiteoutKind",
     "classify_whiteout",
+    "extract_tar",
     "normalise_member_name",
     "open_layer_stream",
     "unpack_layer",
@@ -79,6 +88,8 @@ _OVERLAY_XATTR_PREFIX: Final = "trusted.overlay."
 _CHUNK: Final = 1 << 20
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
+_BZIP2_MAGIC: Final = b"BZh"
+_XZ_MAGIC: Final = b"\xfd7zXZ\x00"
 _MAX_ID: Final = 2**32 - 2  # (uid_t)-1 means "leave unchanged" to chown: not an owner
 _MAX_TIME_NS: Final = 2**63 - 1
 
@@ -240,6 +251,7 @@ def open_layer_stream(fileobj: BinaryIO) -> BinaryIO:
 
     The compression is sniffed from the magic bytes, not trusted from a media type:
     gzip (``1f 8b``), zstd (``28 b5 2f fd``; needs the optional ``zstandard`` module),
+    bzip2 (``BZh``) and xz (``fd 37 7a 58 5a 00``), as Docker's ``DecompressStream``;
     anything else is passed through as a plain tar.
 
     Args:
@@ -256,8 +268,16 @@ def open_layer_stream(fileobj: BinaryIO) -> BinaryIO:
         InvalidArgument: zstd without ``zstandard`` installed. Reading the returned stream
         raises InvalidArgument for corrupt or truncated compressed data.
     """
-    head = _read_head(fileobj, len(_ZSTD_MAGIC))
+    head = _read_head(fileobj, len(_XZ_MAGIC))
     source = io.BufferedReader(_SourceRaw(fileobj, prefix=head), _CHUNK)
+    if head.startswith(_BZIP2_MAGIC):
+        bz = bz2.BZ2File(source, mode="rb")
+        raw = _SourceRaw(bz, errors=(OSError, EOFError, ValueError), what="bzip2")
+        return io.BufferedReader(raw, _CHUNK)
+    if head.startswith(_XZ_MAGIC):
+        xz = lzma.LZMAFile(source, mode="rb")  # noqa: SIM115 - owned by the returned reader
+        raw = _SourceRaw(xz, errors=(lzma.LZMAError, EOFError), what="xz")
+        return io.BufferedReader(raw, _CHUNK)
     if head.startswith(_GZIP_MAGIC):
         gz = gzip.GzipFile(fileobj=source, mode="rb")
         raw = _SourceRaw(gz, errors=(gzip.BadGzipFile, EOFError, zlib.error), what="gzip")
@@ -286,6 +306,52 @@ _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+@attrs.frozen
+class ExtractOptions:
+    """How :func:`extract_tar` applies a tar; the defaults are layer unpacking's.
+
+    Attributes:
+        whiteouts: convert OCI whiteouts to overlay whiteouts (layers) or extract
+            ``.wh.`` names as ordinary files (``docker cp``).
+        no_overwrite_dir_non_dir: refuse to replace a directory with a non-directory or
+            the reverse (Docker's ``noOverwriteDirNonDir``) instead of removing the old one.
+        open_dir: ``open_dir(parts, create)`` returns a new fd of the directory at
+            ``parts`` below the root (``parts`` is never empty), creating missing ones
+            when ``create``; it raises FileNotFoundError when one is missing and not
+            ``create``, InvalidArgument when one is not a directory. Without it, parents
+            are walked from the root fd without following any symlink.
+        prepare: called with each member before it is applied; it may rewrite the
+            member's name, link name and owner, or raise InvalidArgument to refuse it.
+        display_root: how messages name the root (``/tmp`` for a ``docker cp`` into
+            the container's ``/tmp``).
+    """
+
+    whiteouts: bool = True
+    no_overwrite_dir_non_dir: bool = False
+    open_dir: Callable[[tuple[str, ...], bool], int] | None = None
+    prepare: Callable[[tarfile.TarInfo], None] | None = None
+    display_root: str = ""
+
+
+def extract_tar(fileobj: BinaryIO, root_fd: int, options: ExtractOptions) -> UnpackStats:
+    """Apply an uncompressed tar stream below the directory ``root_fd`` (which may hold
+    files already: later members replace what is there, directories merge).
+
+    Args:
+        fileobj: the tar stream, read to its end.
+        root_fd: a directory fd; not closed.
+        options: see :class:`ExtractOptions`.
+
+    Returns:
+        Counts of what was extracted.
+
+    Errors:
+        As :func:`unpack_layer`, plus InvalidArgument from ``options`` (a refused member,
+        a directory/non-directory conflict).
+    """
+    return _extract(fileobj, root_fd, options)
+
+
 def unpack_layer(fileobj: BinaryIO, dest: pathlib.Path) -> UnpackStats:
     """Extract an uncompressed tar layer into ``dest``, converting OCI whiteouts.
 
@@ -307,12 +373,21 @@ def unpack_layer(fileobj: BinaryIO, dest: pathlib.Path) -> UnpackStats:
         BerthError: the filesystem refused an operation (disk full, xattr refused...).
     """
     root_fd = _open_empty_dest(dest)
+    try:
+        return _extract(fileobj, root_fd, ExtractOptions())
+    finally:
+        os.close(root_fd)
+
+
+def _extract(fileobj: BinaryIO, root_fd: int, options: ExtractOptions) -> UnpackStats:
     source = _SourceRaw(fileobj)
     reader = io.BufferedReader(source, _CHUNK)
-    extractor = _Extractor(root_fd)
+    extractor = _Extractor(root_fd, options)
     try:
         with _open_tar(reader) as tar:
             for member in _members(tar):
+                if options.prepare is not None:
+                    options.prepare(member)
                 extractor.apply(tar, member)
         try:
             extractor.finish()
@@ -322,7 +397,6 @@ def unpack_layer(fileobj: BinaryIO, dest: pathlib.Path) -> UnpackStats:
             pass
     finally:
         extractor.close()
-        os.close(root_fd)
     return UnpackStats(
         files=extractor.files, bytes=source.count, content_bytes=extractor.content_bytes
     )
@@ -430,8 +504,9 @@ def _setxattrs(target: int | str, xattrs: tuple[tuple[str, bytes], ...]) -> None
 class _Extractor:
     """Applies tar members below a root directory fd. Not thread-safe; one per layer."""
 
-    def __init__(self, root_fd: int) -> None:
+    def __init__(self, root_fd: int, options: ExtractOptions) -> None:
         self._root = root_fd
+        self._options = options
         # One-entry cache of the last parent directory: layers list a directory's files
         # together, so this saves a walk per member. It is dropped whenever a directory at
         # or above it is removed, so it always names what is at that path now.
@@ -471,6 +546,8 @@ class _Extractor:
 
         Raises FileNotFoundError for a missing component when ``create`` is false.
         """
+        if self._options.open_dir is not None and dir_parts:
+            return self._options.open_dir(dir_parts, create)
         fd = os.dup(self._root)
         try:
             for i, comp in enumerate(dir_parts):
@@ -508,16 +585,34 @@ class _Extractor:
             st = os.stat(base, dir_fd=parent, follow_symlinks=False)
         except FileNotFoundError:
             return False
-        if not stat.S_ISDIR(st.st_mode):
-            os.unlink(base, dir_fd=parent)
-            return False
-        if keep_dir:
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if self._options.no_overwrite_dir_non_dir and is_dir != keep_dir:
+            here, root = self._display(parts), self._display(())
+            if is_dir:
+                raise InvalidArgument(
+                    f'cannot overwrite directory "{here}" with non-directory "{root}"'
+                )
+            raise InvalidArgument(
+                f'cannot overwrite non-directory "{here}" with directory "{root}"'
+            )
+        if is_dir and keep_dir:
             return True
+        # The cached parent may have been reached through what goes now (a directory, or
+        # a symlink an ``open_dir`` hook followed).
         if self._cached is not None and self._cached[0][: len(parts)] == parts:
             self._drop_cache()
+        if not is_dir:
+            os.unlink(base, dir_fd=parent)
+            return False
         self._dir_times = {p: t for p, t in self._dir_times.items() if p[: len(parts)] != parts}
         shutil.rmtree(base, dir_fd=parent)  # fd-based: never follows symlinks inside
         return False
+
+    def _display(self, parts: tuple[str, ...]) -> str:
+        root = self._options.display_root
+        if not parts:
+            return root or "."
+        return f"{root.rstrip('/')}/{'/'.join(parts)}" if root else "/".join(parts)
 
     # -- members --------------------------------------------------------------------------
 
@@ -536,7 +631,7 @@ class _Extractor:
                 raise InvalidArgument(f"invalid tar member path: {name!r}")
             self._root_entry(member)
             return
-        whiteout = classify_whiteout(parts)
+        whiteout = classify_whiteout(parts) if self._options.whiteouts else None
         if whiteout is not None:
             self._whiteout(whiteout, member)
             return
