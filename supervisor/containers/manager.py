@@ -323,6 +323,7 @@ class ContainerManager:
         if bound and h.sandbox.primary is not None:
             try:
                 await self._serve_ports(h, bound, h.sandbox.primary.ip)
+                await self.networks.publish(h.id, bound, h.sandbox)
             except BerthError as exc:
                 log.warning("container.ports_lost", container_id=h.id, error=str(exc))
 
@@ -659,7 +660,9 @@ class ContainerManager:
             bindings = port_specs.publish_all(exposed, bindings)
         if not bindings:
             return ()
-        return await self._serve_ports(h, bindings, sandbox.primary.ip)
+        bound = await self._serve_ports(h, bindings, sandbox.primary.ip)
+        await self.networks.publish(h.id, bound, sandbox)
+        return bound
 
     async def _serve_ports(
         self, h: Handle, bindings: list[port_specs.PortBinding], target_ip: str

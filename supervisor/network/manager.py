@@ -44,7 +44,8 @@ from store.db import Database
 from supervisor.errors import BerthError, Conflict, Forbidden, InvalidArgument, NotFound
 from supervisor.events.log import EventLog
 from supervisor.model import Container, Endpoint, Network
-from supervisor.network import ipam, netlink
+from supervisor.network import ipam, nat, netlink
+from supervisor.network.ports import PortBinding
 from supervisor.network.worker import NetlinkWorker
 
 log = structlog.get_logger()
@@ -141,6 +142,9 @@ class NetworkManager:
         self._nursery: trio.Nursery | None = None
         self._lock = trio.Lock()  # create/remove/connect decisions
         self._spares: list[tuple[str, str]] = []  # (netns path, host veth name)
+        self._ports_chain = nat.chain_name(exec_root)
+        self._nat = False  # DNAT for published ports works on this host
+        self._published: dict[str, list[nat.Rule]] = {}  # container id -> its DNAT rules
         self._want_spares = trio.Event()
 
     # -- start-up -------------------------------------------------------------------
@@ -154,6 +158,11 @@ class NetworkManager:
         await self._ensure_builtins()
         for name in netlink.list_netns(SPARE_PREFIX, directory=self._netns_dir):
             await self.worker.run(netlink.delete_netns, str(self._netns_dir / name))
+        try:
+            await self.worker.run(nat.ensure_chain, self._ports_chain)
+            self._nat = True
+        except BerthError as exc:
+            log.warning("network.dnat_unavailable", error=str(exc))
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for n in list(self._networks.values()):
@@ -220,6 +229,11 @@ class NetworkManager:
             await self.worker.run(netlink.set_bridge_isolation, n.bridge, True)
         else:
             await self.worker.run(netlink.ensure_masquerade, n.subnet, n.bridge)
+            if self._nat:
+                try:
+                    await self.worker.run(nat.enable_bridge, n.bridge)
+                except BerthError as exc:
+                    log.warning("network.dnat_bridge_failed", bridge=n.bridge, error=str(exc))
         if n.user_defined and self._dns_server is not None and self._nursery is not None:
             await self._start_dns(n)
 
@@ -267,6 +281,9 @@ class NetworkManager:
             with contextlib.suppress(BerthError):
                 await self.worker.run(netlink.delete_netns, path)
         self._spares.clear()
+        if self._nat:
+            with contextlib.suppress(BerthError):
+                await self.worker.run(nat.remove_chain, self._ports_chain)
         with contextlib.suppress(OSError):
             await trio.to_thread.run_sync(_unmount_dir, self._netns_dir)
 
@@ -433,6 +450,8 @@ class NetworkManager:
         if n.internal:
             await self.worker.run(netlink.set_bridge_isolation, n.bridge, False)
         await self.worker.run(netlink.remove_masquerade, n.subnet, n.bridge)
+        with contextlib.suppress(BerthError):
+            await self.worker.run(nat.disable_bridge, n.bridge)
         await self.worker.run(netlink.delete_bridge, n.bridge)
         log.info("network.removed", network=n.name)
 
@@ -668,8 +687,32 @@ class NetworkManager:
                 await self.worker.run(netlink.delete_netns, self.netns_path(cid))
             except BerthError as exc:
                 log.warning("network.netns_delete_failed", container_id=cid, error=str(exc))
+            await self.unpublish(cid)
             await self._release(cid)
             self._names.pop(cid, None)
+
+    async def publish(self, cid: str, bound: Sequence[PortBinding], sandbox: Sandbox) -> None:
+        """DNAT rules for the container's bound ports (the kernel's fast path beside the
+        proxies, see ``nat``). A failure only costs speed: the proxies serve."""
+        primary = sandbox.primary
+        if not self._nat or primary is None or primary.network.bridge is None:
+            return
+        rules = nat.dnat_rules(bound, primary.ip, primary.network.bridge)
+        try:
+            await self.worker.run(nat.add_rules, self._ports_chain, rules)
+        except BerthError as exc:
+            log.warning("network.dnat_failed", container_id=cid, error=str(exc))
+            return
+        self._published[cid] = rules
+
+    async def unpublish(self, cid: str) -> None:
+        rules = self._published.pop(cid, None)
+        if rules:
+            with trio.CancelScope(shield=True):
+                try:
+                    await self.worker.run(nat.delete_rules, self._ports_chain, rules)
+                except BerthError as exc:
+                    log.warning("network.dnat_cleanup_failed", container_id=cid, error=str(exc))
 
     async def _release(self, cid: str) -> None:
         await self._db.run(rows.release_ips, cid)

@@ -40,6 +40,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def dnat_rules(d: Daemon) -> list[str]:
+    """The daemon's kernel port-forwarding rules."""
+    from supervisor.network.nat import chain_name
+
+    out = subprocess.run(
+        ["iptables", "-t", "nat", "-S", chain_name(d.exec_root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.splitlines()
+
+
 def get_with_retry(d: Daemon, host: str, port: int, path: str = "/", timeout: float = 10) -> bytes:
     """httpd in the container may not listen yet when start returns."""
     deadline = time.monotonic() + timeout
@@ -86,6 +99,8 @@ def test_published_port_serves_http_and_inspect_shows_it(daemon: Daemon) -> None
         ip = info["NetworkSettings"]["IPAddress"]
         assert ip.startswith("10.213.")
         assert b"hello-from-" in get_with_retry(daemon, ip, 80)  # direct to the container
+        rules = dnat_rules(daemon)
+        assert any(f"--dport {port}" in r and f"{ip}:80" in r for r in rules), rules
         listed = next(c for c in daemon.client.call("GET", "/containers/json") if c["Id"] == cid)
         assert listed["Ports"] == [
             {"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": port, "Type": "tcp"}
@@ -94,6 +109,10 @@ def test_published_port_serves_http_and_inspect_shows_it(daemon: Daemon) -> None
         daemon.client.call("POST", f"/containers/{cid}/stop", params={"t": "1"})
     with pytest.raises(OSError):
         daemon.http_get("127.0.0.1", port)  # the proxy went with the container
+    deadline = time.monotonic() + 10  # the rules go with the run's clean-up
+    while any(f"--dport {port} " in r for r in dnat_rules(daemon)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     assert daemon.client.inspect(cid)["NetworkSettings"]["Ports"] == {}
     daemon.client.call("DELETE", f"/containers/{cid}")
 
