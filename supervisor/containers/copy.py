@@ -425,7 +425,8 @@ class ExtractTarget:
     ) -> UnpackStats:
         """Extract an uploaded tar (plain, gzip, bzip2, xz or zstd) here, as Docker's
         ``archive.Untar``: later members replace what is there, directories merge, a
-        ``./`` member sets this directory's own metadata, ``.wh.`` names are plain files.
+        ``./`` member is skipped (Docker leaves an existing destination's owner and mode
+        alone), ``.wh.`` names are plain files.
 
         Args:
             fileobj: the upload, read to its end.
@@ -449,9 +450,12 @@ class ExtractTarget:
                 return UnpackStats(files=0, bytes=0, content_bytes=0)  # Docker: nothing to do
             return extract_tar(stream, self.fd, options)
 
-    def _prepare(self, member: tarfile.TarInfo, *, owner: tuple[int, int] | None) -> None:
-        """Rewrite a member's names as Docker's ``Unpack`` reads them; refuse escapes."""
+    def _prepare(self, member: tarfile.TarInfo, *, owner: tuple[int, int] | None) -> bool:
+        """Rewrite a member's names as Docker's ``Unpack`` reads them; refuse escapes;
+        skip the destination's own entry (``./``), as Docker's ``Unpack`` does."""
         parts = upload_member_parts(member.name, self.parts)
+        if not parts:
+            return False
         if member.issym():
             check_upload_symlink(parts, member.linkname, self.parts)
         elif member.islnk():
@@ -464,9 +468,10 @@ class ExtractTarget:
                         f"cannot replace mount point {show_path(m.destination)} "
                         f"with {member.name!r}"
                     )
-        member.name = "/".join(parts) or "."
+        member.name = "/".join(parts)
         if owner is not None:
             member.uid, member.gid = owner
+        return True
 
 
 # --------------------------------------------------------------------------------------

@@ -322,7 +322,7 @@ def _below(dest: Sequence[str], name: str) -> tuple[str, ...] | None:
 def upload_member_parts(name: str, dest: Sequence[str]) -> tuple[str, ...]:
     """Where an uploaded member lands, relative to the extraction directory ``dest``.
 
-    ``()`` is ``dest`` itself (a ``./`` entry, whose metadata Docker applies to it).
+    ``()`` is ``dest`` itself (a ``./`` entry, which Docker skips).
 
     Raises:
         InvalidArgument: the member climbs out of ``dest`` (Docker: ``"../x" is outside

@@ -321,7 +321,8 @@ class ExtractOptions:
             ``create``, InvalidArgument when one is not a directory. Without it, parents
             are walked from the root fd without following any symlink.
         prepare: called with each member before it is applied; it may rewrite the
-            member's name, link name and owner, or raise InvalidArgument to refuse it.
+            member's name, link name and owner, return False to skip the member, or
+            raise InvalidArgument to refuse it.
         display_root: how messages name the root (``/tmp`` for a ``docker cp`` into
             the container's ``/tmp``).
     """
@@ -329,7 +330,7 @@ class ExtractOptions:
     whiteouts: bool = True
     no_overwrite_dir_non_dir: bool = False
     open_dir: Callable[[tuple[str, ...], bool], int] | None = None
-    prepare: Callable[[tarfile.TarInfo], None] | None = None
+    prepare: Callable[[tarfile.TarInfo], bool] | None = None
     display_root: str = ""
 
 
@@ -386,8 +387,8 @@ def _extract(fileobj: BinaryIO, root_fd: int, options: ExtractOptions) -> Unpack
     try:
         with _open_tar(reader) as tar:
             for member in _members(tar):
-                if options.prepare is not None:
-                    options.prepare(member)
+                if options.prepare is not None and not options.prepare(member):
+                    continue
                 extractor.apply(tar, member)
         try:
             extractor.finish()
