@@ -39,6 +39,7 @@ LIST = "list"  # repeatable, collects values
 ONE = "one"  # exactly one
 OPTIONAL = "optional"  # zero or one (only after ONE args)
 MANY = "many"  # one or more
+ANY = "any"  # zero or more
 REST = "rest"  # everything after the previous positionals, options included
 
 
@@ -506,6 +507,129 @@ _VOLUME_SPECS = (
     ),
 )
 
+# top, stats, diff, update, system df/prune (cli/opscmds.py)
+_OPS_SPECS = (
+    Spec(
+        "top",
+        "Display the running processes of a container",
+        (
+            Arg("container", "CONTAINER", ONE, "Container name or id"),
+            Arg("ps_args", "ps OPTIONS", REST, "Options for ps (default -ef)"),
+        ),
+        (),
+    ),
+    Spec(
+        "stats",
+        "Display a live stream of container(s) resource usage statistics",
+        (Arg("containers", "CONTAINER", ANY, "Containers (default: all running)"),),
+        (
+            Opt("all", ("-a", "--all"), FLAG, "Show all containers (default shows just running)"),
+            _FORMAT,
+            Opt(
+                "no_stream",
+                ("--no-stream",),
+                FLAG,
+                "Disable streaming stats and only pull the first result",
+            ),
+            Opt("no_trunc", ("--no-trunc",), FLAG, "Do not truncate output"),
+        ),
+    ),
+    Spec(
+        "diff",
+        "Inspect changes to files or directories on a container's filesystem",
+        (Arg("container", "CONTAINER", ONE, "Container name or id"),),
+        (),
+    ),
+    Spec(
+        "update",
+        "Update configuration of one or more containers",
+        _CONTAINERS,
+        (
+            Opt(
+                "blkio_weight",
+                ("--blkio-weight",),
+                INT,
+                "Block IO (relative weight), between 10 and 1000, or 0 to disable",
+            ),
+            Opt(
+                "cpu_period",
+                ("--cpu-period",),
+                INT,
+                "Limit CPU CFS (Completely Fair Scheduler) period",
+            ),
+            Opt(
+                "cpu_quota",
+                ("--cpu-quota",),
+                INT,
+                "Limit CPU CFS (Completely Fair Scheduler) quota",
+            ),
+            Opt(
+                "cpu_rt_period",
+                ("--cpu-rt-period",),
+                INT,
+                "Limit the CPU real-time period in microseconds",
+            ),
+            Opt(
+                "cpu_rt_runtime",
+                ("--cpu-rt-runtime",),
+                INT,
+                "Limit the CPU real-time runtime in microseconds",
+            ),
+            Opt("cpu_shares", ("-c", "--cpu-shares"), INT, "CPU shares (relative weight)"),
+            Opt("cpus", ("--cpus",), STR, "Number of CPUs"),
+            Opt(
+                "cpuset_cpus",
+                ("--cpuset-cpus",),
+                STR,
+                "CPUs in which to allow execution (0-3, 0,1)",
+            ),
+            Opt(
+                "cpuset_mems",
+                ("--cpuset-mems",),
+                STR,
+                "MEMs in which to allow execution (0-3, 0,1)",
+            ),
+            Opt("memory", ("-m", "--memory"), STR, "Memory limit"),
+            Opt("memory_reservation", ("--memory-reservation",), STR, "Memory soft limit"),
+            Opt(
+                "memory_swap",
+                ("--memory-swap",),
+                STR,
+                "Swap limit equal to memory plus swap: -1 to enable unlimited swap",
+            ),
+            Opt(
+                "pids_limit",
+                ("--pids-limit",),
+                INT,
+                "Tune container pids limit (set -1 for unlimited)",
+            ),
+            Opt("restart", ("--restart",), STR, "Restart policy to apply when a container exits"),
+        ),
+    ),
+    Spec(
+        "system df",
+        "Show docker disk usage",
+        (),
+        (
+            _FORMAT,
+            Opt("verbose", ("-v", "--verbose"), FLAG, "Show detailed information on space usage"),
+        ),
+        toplevel=False,
+    ),
+    Spec(
+        "system prune",
+        "Remove unused data",
+        (),
+        (
+            Opt("all", ("-a", "--all"), FLAG, "Remove all unused images not just dangling ones"),
+            _PRUNE_FILTER,
+            _FORCE_PRUNE,
+            Opt("volumes", ("--volumes",), FLAG, "Prune anonymous volumes"),
+        ),
+        toplevel=False,
+    ),
+)
+
 _IMAGE_CMD = (
     Arg("image", "IMAGE", ONE, "The image to run"),
     Arg("command", "COMMAND", REST, "Command and arguments"),
@@ -913,6 +1037,7 @@ SPECS: dict[str, Spec] = {
         ),
         *_NETWORK_SPECS,
         *_VOLUME_SPECS,
+        *_OPS_SPECS,
         Spec("version", "Show the berth version information", (), (_FORMAT_F,)),
         Spec("info", "Display system-wide information", (), (_FORMAT_F,)),
     )
@@ -969,6 +1094,12 @@ ALIASES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
     ("volume", "prune"): ("volume prune", {}),
     ("system", "events"): ("events", {}),
     ("system", "info"): ("info", {}),
+    ("container", "top"): ("top", {}),
+    ("container", "stats"): ("stats", {}),
+    ("container", "diff"): ("diff", {}),
+    ("container", "update"): ("update", {}),
+    ("system", "df"): ("system df", {}),
+    ("system", "prune"): ("system prune", {}),
 }
 
 GROUPS = {
@@ -1009,7 +1140,7 @@ def _is_int(text: str) -> bool:
 def _slot_takes_dash(spec: Spec, index: int) -> bool:
     """Whether the ``index``-th positional may be ``-`` (standard input)."""
     for arg in spec.args:
-        if arg.kind in (MANY, REST) or index == 0:
+        if arg.kind in (MANY, ANY, REST) or index == 0:
             return arg.dash
         index -= 1
     return False
@@ -1110,7 +1241,7 @@ def _check_positionals(spec: Spec, positionals: list[str]) -> bool:
         if arg.kind == ONE:
             need += 1
         if maximum is not None:
-            maximum = None if arg.kind in (MANY, REST) else maximum + 1
+            maximum = None if arg.kind in (MANY, ANY, REST) else maximum + 1
         if arg.kind == MANY:
             need += 1
     return len(positionals) >= need and (maximum is None or len(positionals) <= maximum)

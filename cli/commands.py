@@ -810,4 +810,10 @@ COMMANDS: dict[str, Callable[[Client, Parsed], int]] = {
     "volume inspect": _lazy("cmd_volume_inspect", "volcmds"),
     "volume rm": _lazy("cmd_volume_rm", "volcmds"),
     "volume prune": _lazy("cmd_volume_prune", "volcmds"),
+    "top": _lazy("cmd_top", "opscmds"),
+    "stats": _lazy("cmd_stats", "opscmds"),
+    "diff": _lazy("cmd_diff", "opscmds"),
+    "update": _lazy("cmd_update", "opscmds"),
+    "system df": _lazy("cmd_system_df", "opscmds"),
+    "system prune": _lazy("cmd_system_prune", "opscmds"),
 }

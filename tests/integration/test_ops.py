@@ -314,3 +314,97 @@ def test_system_df_unknown_type_is_400(api: Client) -> None:
     with pytest.raises(ApiError) as err:
         api.call("GET", "/system/df", params={"type": "bogus"})
     assert err.value.status == 400
+
+
+# -- the berth CLI ----------------------------------------------------------------------------
+
+
+def test_cli_top_diff_update(daemon: Daemon) -> None:
+    api = daemon.client
+    cid = api.run(["sh", "-c", "echo hi > /made; exec sleep 300"], name="ops-cli")
+    try:
+        api.wait_for(cid, lambda i: i["State"]["Running"])
+        top = berth(daemon, "top", "ops-cli", "-o", "pid,comm").stdout.splitlines()
+        assert top[0].split() == ["PID", "COMMAND"]
+        assert [line.split()[1] for line in top[1:]] == ["sleep"]
+        deadline = time.monotonic() + 10
+        while "A /made" not in berth(daemon, "diff", "ops-cli").stdout:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert (
+            berth(daemon, "update", "-m", "48m", "--pids-limit", "9", "ops-cli").stdout
+            == "ops-cli\n"
+        )
+        hc = api.inspect(cid)["HostConfig"]
+        assert (hc["Memory"], hc["PidsLimit"]) == (48 * MIB, 9)
+        bad = berth(daemon, "update", "-m", "1k", "ops-cli", check=False)
+        assert bad.returncode == 1
+        assert bad.stderr == "Error response from daemon: Minimum memory limit allowed is 6MB\n"
+    finally:
+        api.call("DELETE", f"/containers/{cid}", params={"force": 1})
+
+
+def test_cli_stats_no_stream_for_named_and_running_containers(daemon: Daemon) -> None:
+    api = daemon.client
+    cid = api.run(["sleep", "300"], name="ops-stats", HostConfig={"Memory": 64 * MIB})
+    try:
+        lines = berth(daemon, "stats", "--no-stream").stdout.splitlines()
+        assert lines[0].split()[:3] == ["CONTAINER", "ID", "NAME"]
+        row = next(line for line in lines if "ops-stats" in line)
+        assert row.startswith(cid[:12]) and "/ 64MiB" in row
+        out = berth(daemon, "stats", "--no-stream", "--format", "{{json .}}", "ops-stats").stdout
+        fields = json.loads(out)
+        assert fields["Name"] == "ops-stats" and fields["MemUsage"].endswith("/ 64MiB")
+        assert fields["PIDs"] == "1"
+        missing = berth(daemon, "stats", "--no-stream", "no-such-ctr", check=False)
+        assert missing.returncode == 1 and "No such container: no-such-ctr" in missing.stderr
+    finally:
+        api.call("DELETE", f"/containers/{cid}", params={"force": 1})
+
+
+def test_cli_stats_streams_until_interrupted(daemon: Daemon) -> None:
+    api = daemon.client
+    cid = api.run(["sleep", "300"], name="ops-stream")
+    proc = subprocess.Popen(
+        [BERTH, "stats", "--format", "{{.Name}} {{.CPUPerc}}", "ops-stream"],
+        env=env_with_host(daemon),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        rows = [proc.stdout.readline(), proc.stdout.readline()]  # two refreshes
+        assert all(r.startswith("ops-stream ") and r.rstrip().endswith("%") for r in rows)
+    finally:
+        proc.kill()
+        proc.communicate()
+        api.call("DELETE", f"/containers/{cid}", params={"force": 1})
+
+
+def test_cli_system_df_and_prune(daemon: Daemon) -> None:
+    api = daemon.client
+    keep = api.run(["sleep", "300"], name="ops-keep")
+    # Labelled: the prune below is filtered to this test's objects (the daemon is shared).
+    done = api.run(
+        ["sh", "-c", "head -c 2000 /dev/zero > /blob"], name="ops-done", Labels={"ops.prune": "1"}
+    )
+    try:
+        assert api.wait(done) == 0
+        df = berth(daemon, "system", "df").stdout.splitlines()
+        assert [line.split()[0] for line in df] == [
+            "TYPE",
+            "Images",
+            "Containers",
+            "Local",
+            "Build",
+        ]
+        verbose = berth(daemon, "system", "df", "-v").stdout
+        assert "Containers space usage:" in verbose and "ops-done" in verbose
+        pruned = berth(daemon, "system", "prune", "-f", "--filter", "label=ops.prune=1").stdout
+        assert "Deleted Containers:\n" in pruned and done in pruned
+        assert pruned.splitlines()[-1].startswith("Total reclaimed space: ")
+        names = [c["Names"][0] for c in api.call("GET", "/containers/json", params={"all": 1})]
+        assert "/ops-keep" in names and "/ops-done" not in names
+    finally:
+        api.call("DELETE", f"/containers/{keep}", params={"force": 1})
