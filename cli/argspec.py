@@ -987,6 +987,36 @@ SPECS: dict[str, Spec] = {
             (_OUTPUT,),
         ),
         Spec(
+            "cp",
+            "Copy files/folders between a container and the local filesystem",
+            (
+                Arg("source", "SRC_PATH", ONE, "CONTAINER:SRC_PATH, a local path, or -", dash=True),
+                Arg(
+                    "destination", "DEST_PATH", ONE, "CONTAINER:DEST_PATH, a path, or -", dash=True
+                ),
+            ),
+            (
+                Opt(
+                    "archive",
+                    ("-a", "--archive"),
+                    FLAG,
+                    "Archive mode (copy all uid/gid information)",
+                ),
+                Opt(
+                    "follow_link",
+                    ("-L", "--follow-link"),
+                    FLAG,
+                    "Always follow symbol link in SRC_PATH",
+                ),
+                Opt(
+                    "quiet",
+                    ("-q", "--quiet"),
+                    FLAG,
+                    "Suppress progress output during copy (automatic without a terminal)",
+                ),
+            ),
+        ),
+        Spec(
             "history",
             "Show the history of an image",
             (Arg("image", "IMAGE", ONE, "Image reference or id"),),
@@ -1061,6 +1091,7 @@ ALIASES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
     ("container", "inspect"): ("inspect", {"type": "container"}),
     ("container", "commit"): ("commit", {}),
     ("container", "export"): ("export", {}),
+    ("container", "cp"): ("cp", {}),
     ("container", "prune"): ("container prune", {}),
     ("image", "ls"): ("images", {}),
     ("image", "list"): ("images", {}),

@@ -794,6 +794,7 @@ COMMANDS: dict[str, Callable[[Client, Parsed], int]] = {
     "save": _lazy("cmd_save"),
     "load": _lazy("cmd_load"),
     "export": _lazy("cmd_export"),
+    "cp": _lazy("cmd_cp", "cpcmd"),
     "history": _lazy("cmd_history"),
     "image prune": _lazy("cmd_image_prune"),
     "container prune": _lazy("cmd_container_prune"),
