@@ -15,17 +15,9 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 from supervisor.containers.stats import Reading, reading_from_files
-from supervisor.runtime.cgroups import CgroupLayout
-
-
-def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return None
+from supervisor.runtime.cgroups import CgroupLayout, read_small
 
 
 class Sampler:
@@ -41,12 +33,12 @@ class Sampler:
         files = self._cgroups.stats_files(cid)
         if files is None:
             return None
-        net_dev = _read(f"/proc/{pid}/net/dev") if networks and pid > 0 else None
+        net_dev = read_small(f"/proc/{pid}/net/dev") if networks and pid > 0 else None
         return reading_from_files(
             files,
             v2=self._cgroups.v2,
             time_ns=time.time_ns(),
-            proc_stat=_read("/proc/stat") or "",
+            proc_stat=read_small("/proc/stat") or "",
             net_dev=net_dev,
             clk_tck=self._clk_tck,
             online_cpus=self._online_cpus,
