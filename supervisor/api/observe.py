@@ -92,10 +92,11 @@ def register(router: Router, b: Backend) -> None:
                     current = m.get(cid)
                 except NotFound:
                     return  # removed: the stream ends
+                # A container that is not running gets Go's zero value each second, as
+                # moby's collector publishes for it (``docker stats -a`` shows zeros).
                 reading = sample(current)
-                if reading is not None:
-                    out = to_api(reading, previous, cid=cid, name=current.record.name)
-                    yield json.dumps(out).encode() + b"\n"
+                out = to_api(reading, previous, cid=cid, name=current.record.name)
+                yield json.dumps(out).encode() + b"\n"
                 previous = reading
                 await trio.sleep(STATS_INTERVAL_S)
 

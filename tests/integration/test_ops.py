@@ -408,3 +408,17 @@ def test_cli_system_df_and_prune(daemon: Daemon) -> None:
         assert "/ops-keep" in names and "/ops-done" not in names
     finally:
         api.call("DELETE", f"/containers/{keep}", params={"force": 1})
+
+
+def test_stats_stream_of_a_stopped_container_sends_zero_values(api: Client) -> None:
+    cid = api.create(cmd=["true"])
+    conn = UnixHTTPConnection(api.socket_path, timeout=30)
+    try:
+        conn.request("GET", f"/containers/{cid}/stats")
+        resp = conn.getresponse()
+        first = json.loads(resp.readline())
+    finally:
+        conn.close()
+        api.call("DELETE", f"/containers/{cid}")
+    assert first["id"] == cid and first["read"] == "0001-01-01T00:00:00Z"
+    assert first["memory_stats"] == {}
