@@ -608,7 +608,7 @@ _OPS_SPECS = (
     ),
     Spec(
         "system df",
-        "Show docker disk usage",
+        "Show berth disk usage",
         (),
         (
             _FORMAT,
