@@ -165,6 +165,7 @@ def test_mounts_from_api_skips_tmpfs_and_reads_rw() -> None:
             {"Type": "tmpfs", "Source": "", "Destination": "/run", "RW": True},
             {"Type": "bind", "Source": "/x", "Destination": "/", "RW": True},
             {"Type": "bind", "Destination": "/nosource"},
+            {"Type": "bind", "Source": "/s", "Destination": None},
         ]
     )
     assert mounts == [
@@ -294,3 +295,8 @@ def test_check_upload_symlink_message_is_dockers() -> None:
     with pytest.raises(InvalidArgument) as info:
         check_upload_symlink(("src", "esc"), "../../../../etc", ("data",))
     assert str(info.value) == 'invalid symlink "/data/src/esc" -> "../../../../etc"'
+
+
+def test_check_upload_symlink_nul_in_target_raises() -> None:
+    with pytest.raises(InvalidArgument, match="invalid symlink"):
+        check_upload_symlink(("a",), "x\x00y", ("tmp",))
