@@ -22,6 +22,7 @@ from supervisor.api.http import (
 from supervisor.api.params import parse_timestamp
 from supervisor.api.schema import container_inspect, container_summary
 from supervisor.containers import filters as container_filters
+from supervisor.containers import health
 from supervisor.containers.export import stream_rootfs
 from supervisor.containers.logs import LogEntry, format_time, frame, read_entries, select_entries
 from supervisor.containers.state import Status
@@ -76,6 +77,7 @@ def register(router: Router, b: Backend) -> None:
             resolve=resolve,
             image_matches=image_matches,
             networks_of=networks_of,
+            health_of=lambda c: health.filter_value(m.health_of(c)),
         )
         limit = req.q_int("limit", -1)
         if limit is not None and limit > 0:
@@ -90,6 +92,7 @@ def register(router: Router, b: Backend) -> None:
                     ports=m.summary_ports(c),
                     networks=settings["Networks"],
                     mounts=mounts.get(c.id),
+                    health=m.health_of(c),
                 )
             )
         return json_response(out)
@@ -112,6 +115,7 @@ def register(router: Router, b: Backend) -> None:
                 lowers=lowers,
                 network_settings=m.network_settings(h),
                 mounts=await b.volumes.api_mounts(h.id),
+                health=m.health_of(h.record),
             )
         )
 

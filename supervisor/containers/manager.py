@@ -36,9 +36,11 @@ import trio
 from store import containers as rows
 from store import networks as network_rows
 from store.db import Database
-from supervisor.containers import names
+from supervisor.containers import health, names
 from supervisor.containers.config import parse_create, parse_human_size, resources_of
-from supervisor.containers.logs import LogWriter, OutputHub, format_time
+from supervisor.containers.health import HealthState, HealthStatus, OnFailure
+from supervisor.containers.healthcheck import HealthChecks, Watch
+from supervisor.containers.logs import LogWriter, OutputHub, format_time, parse_time
 from supervisor.containers.monitor import LOST_EXIT_CODE, adopt, send_signal, start_time, wait_exit
 from supervisor.containers.restart import (
     RestartDecision,
@@ -58,7 +60,7 @@ from supervisor.errors import (
 )
 from supervisor.events.log import EventLog
 from supervisor.images.store import ImageStore
-from supervisor.model import Container, ContainerId, Endpoint, Network
+from supervisor.model import ZERO_TIME, Container, ContainerId, Endpoint, Network
 from supervisor.network import etc, views
 from supervisor.network import ports as port_specs
 from supervisor.network.manager import DEFAULT_NETWORK, NetworkManager, Sandbox
@@ -190,6 +192,7 @@ class ContainerManager:
         self._handles: dict[str, Handle] = {}
         self._nursery: trio.Nursery | None = None
         self._shutting_down = False
+        self.health = HealthChecks()  # State.Health of every container, probes of running ones
 
     # -- lookups ------------------------------------------------------------------
 
@@ -797,6 +800,7 @@ class ContainerManager:
             try:
                 while True:
                     started = time.monotonic()
+                    self._start_health(h)
                     code, oom = await self._watch_run(h, output)
                     output = None
                     restarting = await self._finish_run(
@@ -872,7 +876,7 @@ class ContainerManager:
         that arrives while the exit is being recorded cancels the restart.
         """
         paths = self.paths(h.id)
-        policy = self._policy(h)
+        policy = self._exit_policy(h, unhealthy_restart=self.health.end_run(h.id))
 
         def decide() -> RestartDecision:
             return decide_restart(
@@ -1119,6 +1123,7 @@ class ContainerManager:
                 self.networks.forget(h.id)
                 if self.execs is not None:
                     self.execs.forget_container(h.id)
+                self.health.forget(h.id)
                 assert self._nursery is not None
                 self._nursery.start_soon(self._collect, h, paths)
                 await self.volumes.remove_unused(anonymous)
@@ -1152,6 +1157,102 @@ class ContainerManager:
         4 KiB of output); -1 when killed after ``timeout_s``."""
         assert self.execs is not None
         return await self.execs.probe(cid, argv, timeout_s=timeout_s, env=env)
+
+    # -- health checks: probes per run, State.Health, --health-on-failure ------------------
+    #
+    # Each run of a container with a health check has one probe task (healthcheck.py):
+    # ``_supervise`` starts it before it watches the run, ``_finish_run`` ends it and asks
+    # whether berth ended the run itself (--health-on-failure=restart), in which case the
+    # exit goes to ``health.policy_for_unhealthy_exit`` instead of the plain policy.
+
+    def health_of(self, c: Container) -> HealthState | None:
+        """``State.Health`` of ``c`` for inspect, ps and the ``health`` filter."""
+        return health.shown(
+            self.health.get(c.id),
+            configured=health.from_config(c.config) is not None,
+            ever_started=c.state.started_at != ZERO_TIME,
+        )
+
+    def _start_health(self, h: Handle) -> None:
+        """A run of ``h`` begins (started, restarted or re-adopted): probe it, if it has
+        a health check, in a task the end of the run cancels."""
+        config = health.from_config(h.record.config)
+        if config is None:
+            return
+        assert self._nursery is not None
+        try:
+            since_start_ns = max(0, time.time_ns() - parse_time(h.record.state.started_at))
+        except ValueError:
+            since_start_ns = 0
+        shell = h.record.config.get("Shell")
+        watch = Watch(
+            cid=h.id,
+            config=config,
+            argv=tuple(config.argv(shell if isinstance(shell, list) else None)),
+            since_start_ns=since_start_ns,
+            probe=self.exec_probe,
+            announce=functools.partial(self._announce_health, h),
+            on_unhealthy=functools.partial(self._on_unhealthy, h),
+            paused=lambda: h.record.state.status is Status.PAUSED,
+        )
+        self._nursery.start_soon(self.health.watch, watch, self.health.begin_run(h.id))
+
+    async def _announce_health(self, h: Handle, status: HealthStatus) -> None:
+        await self.announce(h, health.event_action(status))
+
+    def _on_unhealthy(self, h: Handle) -> None:
+        """``h`` just became unhealthy: schedule its ``--health-on-failure`` action in the
+        manager's nursery — stopping the container cancels the probe task calling this."""
+        action = health.parse_on_failure(h.record.host_config, h.record.labels)
+        if action is OnFailure.NONE:
+            return
+        log.info("container.unhealthy_action_scheduled", action=action.value)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._act_on_unhealthy, h, action)
+
+    async def _act_on_unhealthy(self, h: Handle, action: OnFailure) -> None:
+        """``kill`` and ``stop`` act as ``docker kill``/``docker stop`` (the container stays
+        down, whatever its policy); ``restart`` stops the process the same way but leaves
+        the decision to the restart policy and its back-off (:meth:`_exit_policy`)."""
+        try:
+            if action is OnFailure.KILL:
+                await self.kill(h.id, "SIGKILL")
+            elif action is OnFailure.STOP:
+                await self.stop(h.id, timeout=None)
+            else:
+                await self._stop_for_restart(h)
+        except (NotModified, Conflict, NotFound):
+            pass  # stopped, removed or restarted by someone else meanwhile
+        except BerthError as exc:
+            log.warning("container.unhealthy_action_failed", action=action.value, error=str(exc))
+
+    async def _stop_for_restart(self, h: Handle) -> None:
+        """Stop signal, the stop timeout, then SIGKILL — without ``manually_stopped`` or
+        ``stopping``, so the exit reaches the restart policy."""
+        if h.record.state.status is not Status.RUNNING or h.pidfd < 0:
+            return
+        sig = signal_number(h.record.config.get("StopSignal"), signal.SIGTERM)
+        timeout = h.record.config.get("StopTimeout")
+        if timeout is None:
+            timeout = DEFAULT_STOP_TIMEOUT
+        notice = h.exited
+        self.health.request_restart(h.id)
+        if send_signal(h.pidfd, sig):
+            await self._emit(h, "kill", signal=str(sig))
+        with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
+            await notice.wait()
+        if not notice.is_set():
+            if h.pidfd >= 0 and send_signal(h.pidfd, signal.SIGKILL):
+                await self._emit(h, "kill", signal=str(int(signal.SIGKILL)))
+            await notice.wait()
+
+    def _exit_policy(self, h: Handle, *, unhealthy_restart: bool) -> RestartPolicy:
+        """The policy deciding about the run that just ended: the container's own, or —
+        when berth ended the run because it was unhealthy — one that restarts it."""
+        policy = self._policy(h)
+        if not unhealthy_restart:
+            return policy
+        return health.policy_for_unhealthy_exit(policy, restart_count=h.record.state.restart_count)
 
     # -- stdin and terminal of the running process ------------------------------------------
 
