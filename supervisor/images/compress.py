@@ -30,11 +30,20 @@ def _read_blocks(reader: BinaryIO, count: int) -> list[bytes]:
     return [b for b in (reader.read(BLOCK) for _ in range(count)) if b]
 
 
-async def gzip_file(src: Path, dst: Path, *, workers: int | None = None) -> tuple[str, int]:
-    """Compress ``src`` into ``dst``; return the digest and size of what was written.
+async def gzip_to_channel(
+    src: Path,
+    dst: Path,
+    send: trio.MemorySendChannel[bytes],
+    *,
+    workers: int | None = None,
+) -> tuple[str, int]:
+    """Compress ``src`` into gzip members written to ``dst`` and also sent, in order,
+    into ``send`` as they are made (a push uploads while the next blocks are still
+    being compressed). Closes ``send`` at the end; returns the digest and size of the
+    whole blob.
 
     Cancellation: the blocks in flight finish; ``dst`` is left partial for the caller
-    to remove.
+    to remove; ``send`` is closed either way.
     """
     workers = max(1, workers or os.cpu_count() or 1)
     limiter = trio.CapacityLimiter(workers)
@@ -44,19 +53,22 @@ async def gzip_file(src: Path, dst: Path, *, workers: int | None = None) -> tupl
     async def compress_into(results: list[bytes], i: int, block: bytes) -> None:
         results[i] = await trio.to_thread.run_sync(_compress, block, limiter=limiter)
 
-    with open(src, "rb") as reader, open(dst, "wb") as out:  # noqa: ASYNC230 -- sequential local file I/O between thread batches
-        while blocks := _read_blocks(reader, workers):
-            results: list[bytes] = [b""] * len(blocks)
-            async with trio.open_nursery() as nursery:
-                for i, block in enumerate(blocks):
-                    nursery.start_soon(compress_into, results, i, block)
-            for member in results:
+    async with send:
+        with open(src, "rb") as reader, open(dst, "wb") as out:  # noqa: ASYNC230 -- sequential local file I/O between thread batches
+            while blocks := _read_blocks(reader, workers):
+                results: list[bytes] = [b""] * len(blocks)
+                async with trio.open_nursery() as nursery:
+                    for i, block in enumerate(blocks):
+                        nursery.start_soon(compress_into, results, i, block)
+                for member in results:
+                    sha.update(member)
+                    size += len(member)
+                    out.write(member)
+                    await send.send(member)
+            if size == 0:
+                member = _compress(b"")
                 sha.update(member)
-                size += len(member)
+                size = len(member)
                 out.write(member)
-        if size == 0:  # an empty input is still one (empty) gzip member
-            member = _compress(b"")
-            sha.update(member)
-            size = len(member)
-            out.write(member)
+                await send.send(member)
     return "sha256:" + sha.hexdigest(), size

@@ -17,6 +17,7 @@ config and the manifest.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,7 +31,7 @@ from store.db import Database
 from supervisor.errors import InvalidArgument, NotFound
 from supervisor.events.log import EventLog
 from supervisor.images import progress as msg
-from supervisor.images.compress import gzip_file
+from supervisor.images.compress import gzip_to_channel
 from supervisor.images.reference import Reference, familiar
 from supervisor.images.registry import manifest as mf
 from supervisor.images.registry.client import RegistryClient
@@ -227,7 +228,10 @@ class Distribution:
     ) -> None:
         sid = msg.short_id(diff_id)
         async with self._limiter:
-            blob = await self._blob_for(diff_id)
+            blob = await self._existing_blob(diff_id)
+            if blob is None:
+                out[index] = await self._compress_and_upload(client, repo, diff_id, sid, emit)
+                return
             out[index] = blob
             if await client.blob_exists(repo, blob.digest, push=True) is not None:
                 await emit(msg.status("Layer already exists", id_=sid))
@@ -248,24 +252,57 @@ class Distribution:
             await self._db.run(rows.add_blob_source, blob.digest, client.domain, repo)
             await emit(msg.status("Pushed", id_=sid))
 
-    async def _blob_for(self, diff_id: str) -> mf.Descriptor:
-        """A compressed blob carrying layer ``diff_id``: one we have, or a new gzip of
-        the layer's exact tar."""
+    async def _existing_blob(self, diff_id: str) -> mf.Descriptor | None:
+        """A compressed blob we already have for layer ``diff_id``, if any."""
         content = self._images.content
         for digest, media_type, size in await self._db.run(rows.blobs_for_diff, diff_id):
             if digest != diff_id and content.exists(digest):
                 return mf.Descriptor(media_type, digest, size)
+        return None
+
+    async def _compress_and_upload(
+        self, client: RegistryClient, repo: str, diff_id: str, sid: str, emit: Emit
+    ) -> mf.Descriptor:
+        """First push of a local layer: gzip its tar and upload the members as they are
+        made (one streamed PATCH), so compression and the upload overlap instead of
+        following each other; the blob is kept for the next push."""
+        content = self._images.content
         if not content.exists(diff_id):
             raise NotFound(
                 f"layer {diff_id} has no stored content to push (image imported before berth kept layer tars)"
             )
         async with content.ingest_lock(f"gzip:{diff_id}"):
-            for digest, media_type, size in await self._db.run(rows.blobs_for_diff, diff_id):
-                if digest != diff_id and content.exists(digest):
-                    return mf.Descriptor(media_type, digest, size)  # a concurrent push made it
+            blob = await self._existing_blob(diff_id)
+            if blob is not None:  # a concurrent push made it: the usual path
+                if await client.blob_exists(repo, blob.digest, push=True) is None:
+                    async with _reporting(emit, "Pushing", sid, blob.size) as progress:
+                        await client.upload_blob(
+                            repo, content.path(blob.digest), blob.digest, blob.size,
+                            progress=progress,
+                        )  # fmt: skip
+                await emit(msg.status("Pushed", id_=sid))
+                return blob
             tmp = content.ingest / f"gzip-{diff_id.removeprefix('sha256:')}.partial"
+            tar_size = await trio.to_thread.run_sync(lambda: content.path(diff_id).stat().st_size)
+            workers = max(1, os.cpu_count() or 1)
+            send, receive = trio.open_memory_channel[bytes](workers)
+            made: list[tuple[str, int]] = []
+
+            async def produce() -> None:
+                made.append(await gzip_to_channel(content.path(diff_id), tmp, send))
+
             try:
-                digest, size = await gzip_file(content.path(diff_id), tmp)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(produce)
+                    async with _reporting(emit, "Pushing", sid, tar_size) as progress:
+                        await client.upload_stream(
+                            repo,
+                            receive,
+                            lambda: made[0][0],
+                            progress=progress,
+                            total=tar_size,
+                        )
+                digest, size = made[0]
                 if not content.exists(digest):
                     await trio.to_thread.run_sync(
                         lambda: content.commit(digest, tmp, verified=True)
@@ -273,6 +310,8 @@ class Distribution:
             finally:
                 tmp.unlink(missing_ok=True)
             await self._db.run(rows.put_layer_blob, digest, diff_id, mf.DOCKER_LAYER, size)
+        await self._db.run(rows.add_blob_source, digest, client.domain, repo)
+        await emit(msg.status("Pushed", id_=sid))
         return mf.Descriptor(mf.DOCKER_LAYER, digest, size)
 
 

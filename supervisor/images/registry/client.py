@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
@@ -715,6 +715,75 @@ class RegistryClient:
             size=size,
             chunked=chunk_size is not None,
         )
+        return stored
+
+    async def upload_stream(
+        self,
+        repo: str,
+        chunks: AsyncIterable[bytes],
+        digest: Callable[[], str],
+        *,
+        progress: Progress | None = None,
+        total: int = 0,
+    ) -> str:
+        """Upload a blob whose content is still being made (a layer compressed while it
+        is sent): one streamed ``PATCH`` (chunked, no ``Content-Range``, as the docker
+        engine pushes), then ``PUT ?digest=`` with ``digest()``, which the caller can
+        answer once ``chunks`` is exhausted. ``total`` is only for progress.
+
+        Returns: the digest the registry stored.
+        """
+        check_repository(repo)
+        scopes = [auth.scope(repo, ["pull", "push"])]
+        response = await self._send("POST", f"/v2/{repo}/blobs/uploads/", scopes=scopes)
+        if response.status != 202:
+            await self._fail(response)
+        await response.aclose()
+        origin, target = self._upload_location(response)
+        sent = 0
+
+        async def body() -> AsyncIterator[bytes]:
+            nonlocal sent
+            async for chunk in chunks:
+                sent += len(chunk)
+                yield chunk
+                if progress is not None:
+                    progress(sent, max(total, sent))
+
+        used = False
+
+        def once() -> AsyncIterator[bytes]:
+            nonlocal used
+            if used:
+                raise BerthError("the registry asked to resend a streamed upload")
+            used = True
+            return body()
+
+        octet = ("Content-Type", "application/octet-stream")
+        response = await self._send(
+            "PATCH", target, scopes=scopes, headers=[octet], body=once, origin=origin
+        )
+        if response.status != 202:
+            await self._fail(response)
+        await response.aclose()
+        origin, target = self._upload_location(response)
+        want = digest()
+        check_digest(want)
+        response = await self._send(
+            "PUT",
+            with_query(target, [("digest", want)]),
+            scopes=scopes,
+            headers=[octet],
+            body=lambda: b"",
+            origin=origin,
+        )
+        if response.status not in (201, 204):
+            await self._fail(response)
+        await response.aclose()
+        stored = (response.header("docker-content-digest") or "").strip() or want
+        if stored != want:
+            raise DigestMismatch(want, stored, f"blob uploaded to {repo}")
+        self._log.debug("registry.blob_streamed", repo=repo, digest=want, size=sent)
         return stored
 
     def _upload_location(self, response: Response) -> tuple[Origin, str]:
