@@ -651,8 +651,18 @@ async def stream_source(source: Source, write: Callable[[bytes], Awaitable[None]
 
     Cancellation: a client that goes away breaks the pipe and ends the thread.
     Resource handling: ``source`` is not closed.
+    Errors: a single failure (the client gone: ``trio.BrokenResourceError``) is raised as
+    itself, not in the ExceptionGroup of the pipe's nursery, so the HTTP layer knows it.
     """
-    await pipe_from_thread(source.write_tar, write)
+    try:
+        await pipe_from_thread(source.write_tar, write)
+    except BaseExceptionGroup as group:
+        sole: BaseException = group
+        while isinstance(sole, BaseExceptionGroup) and len(sole.exceptions) == 1:
+            sole = sole.exceptions[0]
+        if isinstance(sole, Exception) and not isinstance(sole, BaseExceptionGroup):
+            raise sole from None
+        raise
 
 
 async def extract_from_body(chunks: AsyncIterator[bytes], consume: Callable[[BinaryIO], T]) -> T:

@@ -729,8 +729,7 @@ async def test_stream_source_client_gone_ends_the_thread(box: Box) -> None:
 
     source = box.fs().open_source(parse_container_path("/tmp"), shown="/tmp")
     try:
-        with pytest.raises(BaseExceptionGroup) as info:
+        with pytest.raises(trio.BrokenResourceError):
             await stream_source(source, write)
     finally:
         source.close()
-    assert info.group_contains(trio.BrokenResourceError)
