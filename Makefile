@@ -64,3 +64,5 @@ bench: setup
 	$(BIN)/python tests/bench/bench_images.py
 	$(BIN)/python -m tests.bench.bench_proxy 100 5
 	$(BIN)/python -m tests.bench.bench_net
+	$(BIN)/python -m tests.bench.bench_exec
+	$(BIN)/python -m tests.bench.bench_ops

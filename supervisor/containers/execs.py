@@ -111,13 +111,32 @@ class ExecManager:
         self._tty_dir = exec_root / "tty"
         self._execs: dict[str, Exec] = {}
         self._nursery: trio.Nursery | None = None
+        # Exec events are durable rows like every event, but no request waits for their
+        # fsync: one task writes them in order (``exec_create`` before ``exec_start``).
+        self._event_send, self._event_receive = trio.open_memory_channel[
+            tuple[Handle, str, dict[str, str]]
+        ](1024)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            nursery.start_soon(self._write_events)
             task_status.started()
             await trio.sleep_forever()
+
+    async def _write_events(self) -> None:
+        async for h, action, extra in self._event_receive:
+            try:
+                await self._containers.announce(h, action, **extra)
+            except BerthError as exc:
+                log.warning("exec.event_failed", action=action, error=str(exc))
+
+    def _event(self, h: Handle, action: str, **extra: str) -> None:
+        try:
+            self._event_send.send_nowait((h, action, extra))
+        except trio.WouldBlock:
+            log.warning("exec.event_dropped", action=action)
 
     # -- create / inspect -------------------------------------------------------------
 
@@ -163,7 +182,7 @@ class ExecManager:
         )
         self._execs[ex.id] = ex
         self._forget_old(h.id)
-        await self._containers.announce(h, "exec_create: " + " ".join(argv), execID=ex.id)
+        self._event(h, "exec_create: " + " ".join(argv), execID=ex.id)
         return ex
 
     def get(self, exec_id: str) -> Exec:
@@ -230,7 +249,7 @@ class ExecManager:
         ex.pid = pid
         ex.running = True
         ex.hub.start_of_run()
-        await self._containers.announce(h, "exec_start: " + " ".join(ex.argv), execID=ex.id)
+        self._event(h, "exec_start: " + " ".join(ex.argv), execID=ex.id)
         assert self._nursery is not None
         self._nursery.start_soon(self._supervise, h, ex, os.pidfd_open(pid), stdout, stderr)
         return ex
@@ -380,11 +399,7 @@ class ExecManager:
         ex.done.set()
         ex.hub.end_of_run()
         log.info("exec.exited", container_id=h.id, exec_id=ex.id, exit_code=code)
-        with trio.CancelScope(shield=True):
-            try:
-                await self._containers.announce(h, "exec_die", execID=ex.id, exitCode=str(code))
-            except BerthError as exc:
-                log.warning("exec.event_failed", error=str(exc))
+        self._event(h, "exec_die", execID=ex.id, exitCode=str(code))
 
     def close_stdin(self, ex: Exec) -> None:
         if ex.stdin_fd >= 0:
