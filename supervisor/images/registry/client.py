@@ -694,20 +694,14 @@ class RegistryClient:
                 await response.aclose()
                 origin, target = self._upload_location(response)
                 offset += length
-            response = await self._send(
-                "PUT",
-                with_query(target, [("digest", digest)]),
-                scopes=scopes,
-                headers=[octet],
-                body=lambda: b"",
-                origin=origin,
-            )
-        if response.status not in (201, 204):
-            await self._fail(response)
-        await response.aclose()
-        stored = (response.header("docker-content-digest") or "").strip() or digest
-        if stored != digest:
-            raise DigestMismatch(digest, stored, f"blob uploaded to {repo}")
+            stored = await self._close_upload(repo, origin, target, digest, scopes)
+        if chunk_size is None:
+            if response.status not in (201, 204):
+                await self._fail(response)
+            await response.aclose()
+            stored = (response.header("docker-content-digest") or "").strip() or digest
+            if stored != digest:
+                raise DigestMismatch(digest, stored, f"blob uploaded to {repo}")
         self._log.debug(
             "registry.blob_uploaded",
             repo=repo,
@@ -769,21 +763,29 @@ class RegistryClient:
         origin, target = self._upload_location(response)
         want = digest()
         check_digest(want)
+        stored = await self._close_upload(repo, origin, target, want, scopes)
+        self._log.debug("registry.blob_streamed", repo=repo, digest=want, size=sent)
+        return stored
+
+    async def _close_upload(
+        self, repo: str, origin: Origin, target: str, digest: str, scopes: Sequence[str]
+    ) -> str:
+        """The final ``PUT ?digest=`` of an upload session; the digest the registry
+        stored (checked against ``digest``)."""
         response = await self._send(
             "PUT",
-            with_query(target, [("digest", want)]),
+            with_query(target, [("digest", digest)]),
             scopes=scopes,
-            headers=[octet],
+            headers=[("Content-Type", "application/octet-stream")],
             body=lambda: b"",
             origin=origin,
         )
         if response.status not in (201, 204):
             await self._fail(response)
         await response.aclose()
-        stored = (response.header("docker-content-digest") or "").strip() or want
-        if stored != want:
-            raise DigestMismatch(want, stored, f"blob uploaded to {repo}")
-        self._log.debug("registry.blob_streamed", repo=repo, digest=want, size=sent)
+        stored = (response.header("docker-content-digest") or "").strip() or digest
+        if stored != digest:
+            raise DigestMismatch(digest, stored, f"blob uploaded to {repo}")
         return stored
 
     def _upload_location(self, response: Response) -> tuple[Origin, str]:
