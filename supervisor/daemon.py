@@ -28,6 +28,7 @@ import trio
 
 from store.db import Database
 from supervisor.api import archive as archive_routes
+from supervisor.api import build as build_routes
 from supervisor.api import containers as container_routes
 from supervisor.api import execs as exec_routes
 from supervisor.api import images as image_routes
@@ -38,6 +39,7 @@ from supervisor.api import system as system_routes
 from supervisor.api import volumes as volume_routes
 from supervisor.api.backend import Backend
 from supervisor.api.http import Router, serve_connection
+from supervisor.build.builder import BuildCache
 from supervisor.config import DaemonConfig, parse_args
 from supervisor.containers.execs import ExecManager
 from supervisor.containers.manager import ContainerManager
@@ -76,6 +78,7 @@ def build_router(backend: Backend) -> Router:
     volume_routes.register(router, backend)
     registry_routes.register(router, backend)
     observe_routes.register(router, backend)
+    build_routes.register(router, backend)
     return router
 
 
@@ -214,6 +217,7 @@ async def _serve_bound(
         runtime_name=runtime.name,
         cgroup_version="2" if cgroups.v2 else "1",
         started_ns=time.time_ns(),
+        builds=BuildCache(db),
     )
     router = build_router(backend)
     log.info(

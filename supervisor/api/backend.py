@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from supervisor.build.builder import BuildCache
 from supervisor.config import DaemonConfig
 from supervisor.containers.execs import ExecManager
 from supervisor.containers.manager import ContainerManager
@@ -29,3 +30,4 @@ class Backend:
     runtime_name: str
     cgroup_version: str
     started_ns: int
+    builds: BuildCache | None = None  # the classic builder's step cache

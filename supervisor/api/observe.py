@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from supervisor.api.backend import Backend
+from supervisor.api.build import prune_cache
 from supervisor.api.http import Request, Response, Router, Streaming, json_response
 from supervisor.api.schema import container_summary, image_summary
 from supervisor.containers import top as top_mod
@@ -171,7 +172,6 @@ def register(router: Router, b: Backend) -> None:
 
     @router.route("POST", "/build/prune")
     async def build_prune(req: Request) -> Response:
-        # berth keeps no build cache yet: nothing to delete, as Docker answers then.
-        return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
+        return await prune_cache(b)
 
     del top, stats, changes, update, system_df, build_prune

@@ -162,7 +162,8 @@ def test_split_words_keeps_quotes() -> None:
     assert split_words("a='b c' d=\"e f\" g\\ h", "\\") == ["a='b c'", 'd="e f"', "g\\ h"]
 
 
-_word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789/._-", min_size=1, max_size=8)
+# No leading "-": "--" ends an instruction's flags (Docker's parser does the same).
+_word = st.from_regex(r"[a-z0-9/._][a-z0-9/._-]{0,7}", fullmatch=True)
 
 
 @st.composite
