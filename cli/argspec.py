@@ -630,6 +630,47 @@ _OPS_SPECS = (
     ),
 )
 
+# build (cli/buildcmd.py): docker's classic builder options
+_BUILD_SPEC = Spec(
+    "build",
+    "Build an image from a Dockerfile",
+    (Arg("context", "PATH | -", ONE, "Context directory, or - for standard input", dash=True),),
+    (
+        Opt("tag", ("-t", "--tag"), LIST, 'Name and optionally a tag in the "name:tag" format'),
+        Opt("file", ("-f", "--file"), STR, 'Name of the Dockerfile (Default is "PATH/Dockerfile")'),
+        Opt("build_arg", ("--build-arg",), LIST, "Set build-time variables"),
+        Opt("label", ("--label",), LIST, "Set metadata for an image"),
+        Opt("target", ("--target",), STR, "Set the target build stage to build"),
+        Opt("no_cache", ("--no-cache",), FLAG, "Do not use cache when building the image"),
+        Opt("pull", ("--pull",), FLAG, "Always attempt to pull a newer version of the image"),
+        Opt(
+            "rm",
+            ("--rm",),
+            FLAG,
+            "Remove intermediate containers after a successful build (--rm=false to keep)",
+            True,
+        ),
+        Opt("force_rm", ("--force-rm",), FLAG, "Always remove intermediate containers"),
+        Opt(
+            "quiet",
+            ("-q", "--quiet"),
+            FLAG,
+            "Suppress the build output and print image ID on success",
+        ),
+        Opt("iidfile", ("--iidfile",), STR, "Write the image ID to the file"),
+        Opt(
+            "network",
+            ("--network",),
+            STR,
+            "Set the networking mode for the RUN instructions during build",
+        ),
+        Opt("platform", ("--platform",), STR, "Set platform if server is multi-platform capable"),
+        Opt("add_host", ("--add-host",), LIST, 'Add a custom host-to-IP mapping ("host:ip")'),
+        Opt("cache_from", ("--cache-from",), LIST, "Images to consider as cache sources"),
+        _NO_TRUST,
+    ),
+)
+
 _IMAGE_CMD = (
     Arg("image", "IMAGE", ONE, "The image to run"),
     Arg("command", "COMMAND", REST, "Command and arguments"),
@@ -1068,6 +1109,7 @@ SPECS: dict[str, Spec] = {
         *_NETWORK_SPECS,
         *_VOLUME_SPECS,
         *_OPS_SPECS,
+        _BUILD_SPEC,
         Spec("version", "Show the berth version information", (), (_FORMAT_F,)),
         Spec("info", "Display system-wide information", (), (_FORMAT_F,)),
     )
@@ -1131,6 +1173,8 @@ ALIASES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
     ("container", "update"): ("update", {}),
     ("system", "df"): ("system df", {}),
     ("system", "prune"): ("system prune", {}),
+    ("image", "build"): ("build", {}),
+    ("builder", "build"): ("build", {}),
 }
 
 GROUPS = {
@@ -1139,6 +1183,7 @@ GROUPS = {
     "network": "Manage networks",
     "volume": "Manage volumes",
     "system": "Manage berth",
+    "builder": "Manage builds",
 }
 
 

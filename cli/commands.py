@@ -817,4 +817,5 @@ COMMANDS: dict[str, Callable[[Client, Parsed], int]] = {
     "update": _lazy("cmd_update", "opscmds"),
     "system df": _lazy("cmd_system_df", "opscmds"),
     "system prune": _lazy("cmd_system_prune", "opscmds"),
+    "build": _lazy("cmd_build", "buildcmd"),
 }
