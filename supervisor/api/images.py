@@ -27,6 +27,11 @@ def register(router: Router, b: Backend) -> None:
             if key not in ("dangling", "label", "before", "since", "reference"):
                 raise InvalidArgument(f"invalid filter '{key}'")
         images = await b.images.list_images()
+        if not req.q_bool("all"):
+            # As Docker: untagged images that are another image's parent (a build's
+            # intermediate steps) show only with all=1.
+            parents = {i.parent for i in images if i.parent}
+            images = [i for i in images if i.tags or i.repo_digests or i.id not in parents]
         selected = [i for i in images if await _image_matches(b, i, filters)]
         summaries = [image_summary(i) for i in selected]
         if filters.get("reference"):

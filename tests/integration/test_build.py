@@ -97,6 +97,10 @@ def test_build_single_stage_runs_and_tags(api: Client) -> None:
     assert run_output(api, name) == "built\nhello\n"
     assert run_output(api, name, ["sh", "-c", "id -u; pwd"]) == "1000\n/app\n"
     assert containers(api) == before  # the RUN container was removed
+    # The steps' images are intermediate: listed only with all=1, as Docker does.
+    listed = {i["Id"] for i in api.call("GET", "/images/json")}
+    everything = {i["Id"] for i in api.call("GET", "/images/json", params={"all": 1})}
+    assert image in listed and len(everything - listed) >= 3
 
 
 def test_build_cache_touch_hits_change_misses(api: Client) -> None:
