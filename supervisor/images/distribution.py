@@ -20,6 +20,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -31,7 +32,7 @@ from store.db import Database
 from supervisor.errors import InvalidArgument, NotFound
 from supervisor.events.log import EventLog
 from supervisor.images import progress as msg
-from supervisor.images.compress import gzip_to_channel
+from supervisor.images.compress import BLOCK, gzip_to_channel
 from supervisor.images.reference import Reference, familiar
 from supervisor.images.registry import manifest as mf
 from supervisor.images.registry.client import RegistryClient
@@ -230,8 +231,12 @@ class Distribution:
         async with self._limiter:
             blob = await self._existing_blob(diff_id)
             if blob is None:
-                out[index] = await self._compress_and_upload(client, repo, diff_id, sid, emit)
-                return
+                blob = await self._compress_and_upload(client, repo, diff_id, sid, emit)
+                if blob is not None:
+                    out[index] = blob
+                    return
+                blob = await self._existing_blob(diff_id)
+                assert blob is not None
             out[index] = blob
             if await client.blob_exists(repo, blob.digest, push=True) is not None:
                 await emit(msg.status("Layer already exists", id_=sid))
@@ -262,26 +267,20 @@ class Distribution:
 
     async def _compress_and_upload(
         self, client: RegistryClient, repo: str, diff_id: str, sid: str, emit: Emit
-    ) -> mf.Descriptor:
+    ) -> mf.Descriptor | None:
         """First push of a local layer: gzip its tar and upload the members as they are
         made (one streamed PATCH), so compression and the upload overlap instead of
-        following each other; the blob is kept for the next push."""
+        following each other; the blob is kept for the next push. Returns None when it
+        only made the blob, for the usual upload: a layer of one block (streaming saves
+        nothing there and costs a round trip), or one a concurrent push compressed."""
         content = self._images.content
         if not content.exists(diff_id):
             raise NotFound(
                 f"layer {diff_id} has no stored content to push (image imported before berth kept layer tars)"
             )
         async with content.ingest_lock(f"gzip:{diff_id}"):
-            blob = await self._existing_blob(diff_id)
-            if blob is not None:  # a concurrent push made it: the usual path
-                if await client.blob_exists(repo, blob.digest, push=True) is None:
-                    async with _reporting(emit, "Pushing", sid, blob.size) as progress:
-                        await client.upload_blob(
-                            repo, content.path(blob.digest), blob.digest, blob.size,
-                            progress=progress,
-                        )  # fmt: skip
-                await emit(msg.status("Pushed", id_=sid))
-                return blob
+            if await self._existing_blob(diff_id) is not None:
+                return None  # a concurrent push made it
             tmp = content.ingest / f"gzip-{diff_id.removeprefix('sha256:')}.partial"
             tar_size = await trio.to_thread.run_sync(lambda: content.path(diff_id).stat().st_size)
             workers = max(1, os.cpu_count() or 1)
@@ -290,6 +289,18 @@ class Distribution:
 
             async def produce() -> None:
                 made.append(await gzip_to_channel(content.path(diff_id), tmp, send))
+
+            if tar_size <= BLOCK:
+                try:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(produce)
+                        async with receive:
+                            async for _ in receive:
+                                pass
+                    await self._keep_blob(diff_id, tmp, *made[0])
+                finally:
+                    tmp.unlink(missing_ok=True)
+                return None
 
             try:
                 async with trio.open_nursery() as nursery:
@@ -303,16 +314,19 @@ class Distribution:
                             total=tar_size,
                         )
                 digest, size = made[0]
-                if not content.exists(digest):
-                    await trio.to_thread.run_sync(
-                        lambda: content.commit(digest, tmp, verified=True)
-                    )
+                await self._keep_blob(diff_id, tmp, digest, size)
             finally:
                 tmp.unlink(missing_ok=True)
-            await self._db.run(rows.put_layer_blob, digest, diff_id, mf.DOCKER_LAYER, size)
         await self._db.run(rows.add_blob_source, digest, client.domain, repo)
         await emit(msg.status("Pushed", id_=sid))
         return mf.Descriptor(mf.DOCKER_LAYER, digest, size)
+
+    async def _keep_blob(self, diff_id: str, tmp: Path, digest: str, size: int) -> None:
+        """Store a layer's new compressed blob and record which layer it carries."""
+        content = self._images.content
+        if not content.exists(digest):
+            await trio.to_thread.run_sync(lambda: content.commit(digest, tmp, verified=True))
+        await self._db.run(rows.put_layer_blob, digest, diff_id, mf.DOCKER_LAYER, size)
 
 
 @asynccontextmanager

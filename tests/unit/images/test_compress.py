@@ -51,3 +51,12 @@ async def test_empty_input_is_one_empty_member(tmp_path: Path) -> None:
     _, size, sent = await gzip_collect(src, tmp_path / "out")
     assert gzip.decompress((tmp_path / "out").read_bytes()) == b"" == gzip.decompress(sent)
     assert size == (tmp_path / "out").stat().st_size
+
+
+async def test_random_blocks_get_huffman_only_and_text_blocks_lz77(tmp_path: Path) -> None:
+    random_block = os.urandom(300_000)
+    text_block = b"the same words again and again " * 10_000
+    for data, at_most in ((random_block, 1.01), (text_block, 0.05)):
+        member = compress._compress(data)
+        assert gzip.decompress(member) == data
+        assert len(member) <= at_most * len(data)
