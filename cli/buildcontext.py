@@ -39,8 +39,8 @@ import time
 from typing import NamedTuple
 
 from cli.client import ClientError
-from cli.dockerignore import ROOT, IgnoreError, Matcher, WalkState, parse_dockerignore
-from cli.dockerignore import trim_build_files as _trim
+from supervisor.build.dockerignore import ROOT, IgnoreError, Matcher, WalkState, parse_dockerignore
+from supervisor.build.dockerignore import trim_build_files as _trim
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

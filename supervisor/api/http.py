@@ -376,9 +376,11 @@ async def _send_produced(
             raise
         # Docker reports a failure after progress began in-band, as the last message.
         message = str(found)
-        await write(
-            json.dumps({"errorDetail": {"message": message}, "error": message}).encode() + b"\r\n"
-        )
+        detail: dict[str, object] = {"message": message}
+        code = getattr(found, "code", None)
+        if isinstance(code, int):
+            detail["code"] = code  # a build's failed RUN: its exit status, as Docker sends
+        await write(json.dumps({"errorDetail": detail, "error": message}).encode() + b"\r\n")
     if not started:
         await write(b"")
     await stream.send_all(conn.send(h11.EndOfMessage()))

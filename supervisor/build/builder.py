@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -56,6 +57,7 @@ from supervisor.build.dockerfile import (
     parse,
     parse_line,
 )
+from supervisor.build.dockerignore import IgnoreError, Matcher, parse_dockerignore
 from supervisor.build.expand import quote_word
 from supervisor.containers.copy import ContainerFS
 from supervisor.containers.copypath import parse_container_path
@@ -68,6 +70,15 @@ from supervisor.model import Image, Layer
 from supervisor.runtime import rootfs as rootfs_mod
 
 log = structlog.get_logger()
+
+
+class RunFailed(BerthError):
+    """A RUN step exited non-zero; ``code`` is its exit status (the client exits with it)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 Pull = Callable[[str], Awaitable[Image]]
@@ -182,6 +193,7 @@ class Builder:
         Errors: see the module docstring. Nothing is tagged unless every step succeeded.
         """
         df = self._read_dockerfile(context, opts.dockerfile)
+        await trio.to_thread.run_sync(_apply_dockerignore, context)
         run = _Run(self, context, opts, df, emit)
         image = await run.execute()
         await emit({"aux": {"ID": image.id}})
@@ -199,6 +211,33 @@ class Builder:
         if data is None:
             raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}")
         return parse(data.decode("utf-8", "replace"))
+
+
+def _apply_dockerignore(context: Path) -> None:
+    """Remove what the context's ``.dockerignore`` excludes, as Docker's daemon does
+    (a client may send more: the docker CLI adds a Dockerfile from outside the context
+    and names it in ``.dockerignore``). Links are removed, never followed."""
+    ignore = context / ".dockerignore"
+    if not ignore.is_file() or ignore.is_symlink():
+        return
+    try:
+        matcher = Matcher(parse_dockerignore(ignore.read_text(errors="replace")))
+    except IgnoreError as exc:
+        raise InvalidArgument(f"failed to parse .dockerignore: {exc}") from None
+    for top, dirs, files in os.walk(context, topdown=False):
+        rel_top = os.path.relpath(top, context)
+        for name in files:
+            rel = name if rel_top == "." else f"{rel_top}/{name}"
+            if matcher.matches(rel):
+                os.unlink(os.path.join(top, name))
+        for name in dirs:
+            rel = name if rel_top == "." else f"{rel_top}/{name}"
+            path = os.path.join(top, name)
+            if os.path.islink(path):
+                if matcher.matches(rel):
+                    os.unlink(path)
+            elif matcher.matches(rel) and not os.listdir(path):
+                os.rmdir(path)
 
 
 class _Run:
@@ -480,7 +519,7 @@ class _Run:
             code, _ = await wait()
             if code != 0:
                 shown = json.dumps(argv) if ins.json else " ".join(argv)
-                raise BerthError(f"The command '{shown}' returned a non-zero code: {code}")
+                raise RunFailed(f"The command '{shown}' returned a non-zero code: {code}", code)
             layer = await self._layer_from(m.upper_dir(cid), stage)
         finally:
             if self.opts.remove or self.opts.force_remove:

@@ -184,8 +184,8 @@ def collect(
                 for member in tin:
                     name = member.name
                     if is_dir:
-                        rel = name.removeprefix("./").removeprefix(".")
-                        if not rel:
+                        rel = name.removeprefix("./")
+                        if rel in ("", "."):
                             continue
                         target = [*dest_parts, *rel.split("/")]
                     elif req.dest_is_dir:

@@ -134,11 +134,6 @@ def test_build_dockerfile_outside_the_context(
     assert "secret.md" not in listed
 
 
-@pytest.mark.xfail(
-    reason="berthd does not yet drop what the context's .dockerignore names (Docker's "
-    "removeDockerfile), so the CLI's generated .dockerfile.<hex> is copied",
-    strict=True,
-)
 def test_build_generated_dockerfile_name_is_not_copied(
     cli: Cli, api: Client, context: Path, tmp_path: Path
 ) -> None:
@@ -150,11 +145,6 @@ def test_build_generated_dockerfile_name_is_not_copied(
     assert not [n for n in listed if "dockerfile." in n], listed
 
 
-@pytest.mark.xfail(
-    reason="berthd's COPY of a directory strips the leading '.' of top-level names "
-    "(supervisor/build/context.py: removeprefix('./').removeprefix('.'))",
-    strict=True,
-)
 def test_build_copies_dotfiles_under_their_names(cli: Cli, api: Client, context: Path) -> None:
     (context / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx/\nCMD ls -A /ctx\n")
     name = tag()
@@ -237,11 +227,6 @@ def test_build_failing_run_fails_removes_stale_iidfile_and_tags_nothing(
     assert status == 404
 
 
-@pytest.mark.xfail(
-    reason="berthd's errorDetail has no code yet; docker's carries the RUN status, which "
-    "the docker CLI and berth build (unit-tested) use as the exit code",
-    strict=True,
-)
 def test_build_failing_run_exits_with_the_run_status(cli: Cli, context: Path) -> None:
     (context / "Dockerfile").write_text("FROM busybox\nRUN exit 3\n")
     assert cli("build", str(context)).returncode == 3

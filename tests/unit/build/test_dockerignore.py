@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli.dockerignore import (
+from supervisor.build.dockerignore import (
     ROOT,
     IgnoreError,
     Matcher,
