@@ -189,6 +189,24 @@ _NO_TRUST = Opt(
 )
 
 
+_DETACH_KEYS = Opt(
+    "detach_keys",
+    ("--detach-keys",),
+    STR,
+    "Override the key sequence for detaching a container",
+)
+_ATTACH_OPTS = (
+    _DETACH_KEYS,
+    Opt(
+        "sig_proxy",
+        ("--sig-proxy",),
+        FLAG,
+        "Proxy received signals to the process (--sig-proxy=false to not)",
+        True,
+    ),
+)
+
+
 def _run_opts(*, detach: bool) -> tuple[Opt, ...]:
     opts = [
         Opt("rm", ("--rm",), FLAG, "Automatically remove the container when it exits"),
@@ -319,6 +337,7 @@ def _run_opts(*, detach: bool) -> tuple[Opt, ...]:
                 "Run container in background and print container ID",
             ),
         )
+        opts.extend(_ATTACH_OPTS)  # run attaches (start -a has only --detach-keys)
     return tuple(opts)
 
 
@@ -671,6 +690,43 @@ _BUILD_SPEC = Spec(
     ),
 )
 
+# exec and attach (cli/execcmd.py)
+_EXEC_SPECS = (
+    Spec(
+        "exec",
+        "Execute a command in a running container",
+        (
+            Arg("container", "CONTAINER", ONE, "Container name or id"),
+            Arg("command", "COMMAND", REST, "Command and arguments"),
+        ),
+        (
+            Opt("detach", ("-d", "--detach"), FLAG, "Detached mode: run command in the background"),
+            _DETACH_KEYS,
+            Opt("env", ("-e", "--env"), LIST, "Set environment variables"),
+            Opt("env_file", ("--env-file",), LIST, "Read in a file of environment variables"),
+            Opt(
+                "interactive", ("-i", "--interactive"), FLAG, "Keep STDIN open even if not attached"
+            ),
+            Opt("privileged", ("--privileged",), FLAG, "Give extended privileges to the command"),
+            Opt("tty", ("-t", "--tty"), FLAG, "Allocate a pseudo-TTY"),
+            Opt(
+                "user", ("-u", "--user"), STR, "Username or UID (format: <name|uid>[:<group|gid>])"
+            ),
+            Opt("workdir", ("-w", "--workdir"), STR, "Working directory inside the container"),
+        ),
+    ),
+    Spec(
+        "attach",
+        "Attach local standard input, output, and error streams to a running container",
+        (Arg("container", "CONTAINER", ONE, "Container name or id"),),
+        (
+            _DETACH_KEYS,
+            Opt("no_stdin", ("--no-stdin",), FLAG, "Do not attach STDIN"),
+            _ATTACH_OPTS[1],
+        ),
+    ),
+)
+
 _IMAGE_CMD = (
     Arg("image", "IMAGE", ONE, "The image to run"),
     Arg("command", "COMMAND", REST, "Command and arguments"),
@@ -747,6 +803,7 @@ SPECS: dict[str, Spec] = {
             (
                 Opt("attach", ("-a", "--attach"), FLAG, "Attach STDOUT/STDERR and forward signals"),
                 Opt("interactive", ("-i", "--interactive"), FLAG, "Attach container's STDIN"),
+                _DETACH_KEYS,
             ),
         ),
         Spec(
@@ -1106,6 +1163,7 @@ SPECS: dict[str, Spec] = {
             ),
             (),
         ),
+        *_EXEC_SPECS,
         *_NETWORK_SPECS,
         *_VOLUME_SPECS,
         *_OPS_SPECS,
@@ -1149,6 +1207,8 @@ ALIASES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
     ("image", "load"): ("load", {}),
     ("image", "prune"): ("image prune", {}),
     ("container", "port"): ("port", {}),
+    ("container", "exec"): ("exec", {}),
+    ("container", "attach"): ("attach", {}),
     ("network", "create"): ("network create", {}),
     ("network", "ls"): ("network ls", {}),
     ("network", "list"): ("network ls", {}),

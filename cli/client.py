@@ -258,6 +258,16 @@ class Response:
                 yield data
             self._read_line()  # CRLF after the chunk
 
+    def take_buffered(self) -> bytes:
+        """The bytes read past the head and not consumed yet, taken out of the buffer.
+
+        After a hijack they are the start of the raw stream; a caller that polls
+        ``sock`` itself (``cli.interactive``) takes them first.
+        """
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
+
     def read(self) -> bytes:
         """The whole body."""
         return b"".join(self.iter_chunks())

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-from cli.client import Client, ClientError, ConnectError, DaemonError, Response, check, quote
+from cli.client import Client, ClientError, ConnectError, DaemonError, check, quote
 from cli.data import get_dict, get_int, get_list, get_str, normalize_reference, split_reference
 
 TYPE_CHECKING = False
@@ -125,6 +125,11 @@ def _create(client: Client, parsed: Parsed) -> str:
     except OSError:
         cwd = ""  # a removed directory: relative bind sources stay relative, as in docker
     body = build_create_body(parsed, environ=os.environ, read_file=_read_env_file, cwd=cwd)
+    host = body.get("HostConfig")
+    if parsed.flag("tty") and isinstance(host, dict):
+        from cli.interactive import console_size  # -t only: the plain run stays light
+
+        host["ConsoleSize"] = list(console_size())  # the TTY starts at the window's size
     try:
         created = client.post("/containers/create", body, name=parsed.text("name"))
     except DaemonError as exc:
@@ -156,6 +161,17 @@ def cmd_run(client: Client, parsed: Parsed) -> int:
     """``berth run``: create, then either start and print the id (``-d``) or
     attach, wait, start, stream the output and exit with the container's code.
     """
+    tty, stdin = parsed.flag("tty"), parsed.flag("interactive")
+    keys: tuple[str, bytes] | None = None
+    if (tty or stdin) and not parsed.flag("detach"):
+        from cli.interactive import NotATerminal, check_tty, detach_keys
+
+        try:
+            check_tty(attach_stdin=stdin, tty=tty)
+        except NotATerminal as exc:
+            err(str(exc))
+            return 1  # docker's code here, before anything is created
+        keys = detach_keys(parsed.text("detach_keys"), os.environ)
     cid = _create(client, parsed)
     if parsed.flag("detach"):
         try:
@@ -168,10 +184,12 @@ def cmd_run(client: Client, parsed: Parsed) -> int:
     return attach_start_wait(
         client,
         cid,
-        tty=parsed.flag("tty"),
-        stdin=parsed.flag("interactive"),
+        tty=tty,
+        stdin=stdin,
         condition="removed" if parsed.flag("rm") else "next-exit",
         run=True,
+        keys=keys,
+        sig_proxy=parsed.flag("sig_proxy"),
     )
 
 
@@ -190,7 +208,15 @@ def start_failure_code(exc: DaemonError) -> int:
 
 
 def attach_start_wait(
-    client: Client, cid: str, *, tty: bool, stdin: bool, condition: str, run: bool = False
+    client: Client,
+    cid: str,
+    *,
+    tty: bool,
+    stdin: bool,
+    condition: str,
+    run: bool = False,
+    keys: tuple[str, bytes] | None = None,
+    sig_proxy: bool = True,
 ) -> int:
     """Docker's foreground sequence: attach, wait, start, copy output, collect the exit code.
 
@@ -201,15 +227,27 @@ def attach_start_wait(
        exit is not missed;
     3. ``POST /containers/{id}/start``;
     4. copy the stream (demultiplexed unless ``tty``) until the daemon closes it;
+       with ``stdin`` or ``tty``, ``cli.interactive.pump`` also sends stdin, puts
+       the terminal in raw mode and follows the window size;
     5. read the wait body and return its ``StatusCode``.
 
     For ``run``, a refused start exits with ``start_failure_code`` (126/127/125).
+    Typing the detach keys (``keys``: the text for the API and the bytes; docker's
+    default when None) ends it at once with 0, the container still running.
+    Signals are forwarded with ``sig_proxy`` and no TTY, as docker does.
 
     Resource handling: both connections are closed before returning.
     """
     query: dict[str, object] = {"stream": 1, "stdout": 1, "stderr": 1}
     if stdin:
         query["stdin"] = 1
+    interactive = stdin or tty
+    if interactive and keys is None:
+        from cli.interactive import detach_keys
+
+        keys = detach_keys(None, os.environ)
+    if keys is not None and keys[0]:
+        query["detachKeys"] = keys[0]
     attach = client.hijack(f"{_cid(cid)}/attach", query=query)
     try:
         wait = client.send("POST", f"{_cid(cid)}/wait", query={"condition": condition})
@@ -223,13 +261,28 @@ def attach_start_wait(
                     raise
                 err(str(exc))
                 return start_failure_code(exc)
-            with _signal_proxy(client, cid):
-                if stdin:
-                    _start_stdin_pump(attach)
-                raw = (
-                    tty or attach.headers.get("content-type") == "application/vnd.docker.raw-stream"
-                )
-                failure = copy_stream(attach.iter_chunks(), raw=raw)
+            with signal_proxy(client, cid, enabled=sig_proxy and not tty):
+                if interactive:
+                    from cli.interactive import TERMINATED, pump, resizer
+
+                    outcome = pump(
+                        attach,
+                        stdin=stdin,
+                        tty=tty,
+                        keys=keys[1] if keys else b"",
+                        resize=resizer(client, f"{_cid(cid)}/resize") if tty else None,
+                    )
+                    if outcome.detached:
+                        return 0  # docker run: detached, quietly; the container runs on
+                    if outcome.end == TERMINATED:
+                        return 128 + outcome.signal
+                    failure = outcome.failure
+                else:
+                    raw = (
+                        tty
+                        or attach.headers.get("content-type") == "application/vnd.docker.raw-stream"
+                    )
+                    failure = copy_stream(attach.iter_chunks(), raw=raw)
             check(wait)
             result = wait.json()
         finally:
@@ -275,35 +328,19 @@ def copy_stream(chunks: Iterable[bytes], *, raw: bool) -> str:
     return ""
 
 
-def _start_stdin_pump(attach: Response) -> None:
-    import socket
-    import threading
+class signal_proxy:
+    """Forward the signals docker forwards to the container while it runs
+    (``--sig-proxy``; nothing when not ``enabled``)."""
 
-    sock = attach.sock
-
-    def pump() -> None:
-        try:
-            while True:
-                data = os.read(0, 65536)
-                if not data:
-                    break
-                sock.sendall(data)
-            sock.shutdown(socket.SHUT_WR)  # docker's CloseWrite: the container sees EOF
-        except OSError:
-            return
-
-    threading.Thread(target=pump, name="stdin", daemon=True).start()
-
-
-class _signal_proxy:
-    """Forward the signals docker forwards to the container while it runs."""
-
-    def __init__(self, client: Client, cid: str) -> None:
+    def __init__(self, client: Client, cid: str, *, enabled: bool = True) -> None:
         self.client = client
         self.cid = cid
+        self.enabled = enabled
         self.saved: list[tuple[int, object]] = []
 
     def __enter__(self) -> None:
+        if not self.enabled:
+            return
         import signal
 
         def forward(signum: int, frame: object) -> None:
@@ -322,6 +359,8 @@ class _signal_proxy:
             signal.signal(signum, forward)
 
     def __exit__(self, *exc: object) -> None:
+        if not self.saved:
+            return
         import signal
 
         for signum, handler in self.saved:
@@ -358,12 +397,18 @@ def cmd_start(client: Client, parsed: Parsed) -> int:
 
         info = client.get(f"{_cid(names[0])}/json")
         config = get_dict(info, "Config")
+        keys = None
+        if parsed.flag("interactive") or config.get("Tty") is True:
+            from cli.interactive import detach_keys
+
+            keys = detach_keys(parsed.text("detach_keys"), os.environ)
         return attach_start_wait(
             client,
             names[0],
             tty=config.get("Tty") is True,
             stdin=parsed.flag("interactive"),
             condition="next-exit",
+            keys=keys,
         )
 
     def start(name: str) -> str:
@@ -815,6 +860,8 @@ COMMANDS: dict[str, Callable[[Client, Parsed], int]] = {
     "stats": _lazy("cmd_stats", "opscmds"),
     "diff": _lazy("cmd_diff", "opscmds"),
     "update": _lazy("cmd_update", "opscmds"),
+    "exec": _lazy("cmd_exec", "execcmd"),
+    "attach": _lazy("cmd_attach", "execcmd"),
     "system df": _lazy("cmd_system_df", "opscmds"),
     "system prune": _lazy("cmd_system_prune", "opscmds"),
     "build": _lazy("cmd_build", "buildcmd"),
