@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import tempfile
 import time
@@ -211,6 +212,28 @@ class Builder:
         if data is None:
             raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}")
         return parse(data.decode("utf-8", "replace"))
+
+
+#: The most ADD fetches from one URL (it is held in memory while the layer is made).
+MAX_DOWNLOAD = 512 << 20
+
+
+def _download(url: str) -> tuple[str, bytes]:
+    """Fetch ``url`` for ADD: (file name, content). Raises InvalidArgument naming the
+    URL when it cannot be fetched."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    name = posixpath.basename(urllib.parse.urlsplit(url).path) or "download"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            data = response.read(MAX_DOWNLOAD + 1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise InvalidArgument(f"failed to fetch {url}: {exc}") from None
+    if len(data) > MAX_DOWNLOAD:
+        raise InvalidArgument(f"failed to fetch {url}: larger than {MAX_DOWNLOAD} bytes")
+    return name, data
 
 
 def _apply_dockerignore(context: Path) -> None:
@@ -507,6 +530,7 @@ class _Run:
         m = self.b._containers
         record = await m.create(body, name=None)
         cid = record.id
+        succeeded = False
         try:
             await self.say(f" ---> Running in {cid[:12]}\n")
             h = m.get(cid)
@@ -521,8 +545,11 @@ class _Run:
                 shown = json.dumps(argv) if ins.json else " ".join(argv)
                 raise RunFailed(f"The command '{shown}' returned a non-zero code: {code}", code)
             layer = await self._layer_from(m.upper_dir(cid), stage)
+            succeeded = True
         finally:
-            if self.opts.remove or self.opts.force_remove:
+            # As the classic builder: --rm removes the step's container after it
+            # succeeded; a failed one stays for inspection unless --force-rm.
+            if self.opts.force_remove or (self.opts.remove and succeeded):
                 with trio.CancelScope(shield=True):
                     with contextlib.suppress(BerthError):
                         await m.remove(cid, force=True, volumes=True)
@@ -589,8 +616,20 @@ class _Run:
             raise DockerfileParseError(
                 ins.line, f"{ins.keyword.upper()} requires at least two arguments"
             )
-        if ins.keyword == "add" and any(s.startswith(("http://", "https://")) for s in sources):
-            raise InvalidArgument("ADD from a remote URL is not supported by berth")
+        if any(s.startswith(("http://", "https://")) for s in sources):
+            if ins.keyword != "add":
+                raise InvalidArgument("source can't be a URL for COPY")
+            # A remote file is fetched by berthd and added as it came (never extracted,
+            # as Docker does), named after the URL's last path segment.
+            fetched: list[str] = []
+            for s_ in sources:
+                if s_.startswith(("http://", "https://")):
+                    name, data = await trio.to_thread.run_sync(_download, s_)
+                    heredocs[name] = data
+                    fetched.append(name)
+                else:
+                    fetched.append(s_)
+            sources = fetched
         from_ref = ins.flag("from")
         workdir = stage.run_config.get("WorkingDir") or "/"
         dest_abs = dest if dest.startswith("/") else workdir.rstrip("/") + "/" + dest

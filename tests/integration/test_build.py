@@ -224,7 +224,48 @@ def test_build_failing_run_names_command_and_cleans_up(api: Client) -> None:
     with pytest.raises(ApiError) as info:
         api.call("GET", f"/images/{name}/json")
     assert info.value.status == 404
-    assert containers(api) == before
+    # As Docker: the failed step's container stays for inspection (rm=1 removes only
+    # after success); forcerm=1 removes it too.
+    kept = containers(api) - before
+    assert len(kept) == 1
+    for cid in kept:
+        api.call("DELETE", f"/containers/{cid}", params={"force": 1})
+    image, messages = build(api, {"Dockerfile": "FROM busybox\nRUN exit 4\n"}, t=name, forcerm=1)
+    assert image is None and containers(api) == before
+
+
+def test_build_add_from_a_url(api: Client) -> None:
+    """ADD fetches remote files (here from a server the test runs on loopback) and adds
+    them as they came, never extracted."""
+    import http.server
+    import threading
+
+    payload = b"fetched over http\n"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/files/remote.txt"
+        name = tag()
+        image, messages = build(api, {"Dockerfile": f"FROM busybox\nADD {url} /data/\n"}, t=name)
+        assert image is not None, text(messages)
+        assert run_output(api, name, ["cat", "/data/remote.txt"]) == payload.decode()
+        image, messages = build(api, {"Dockerfile": f"FROM busybox\nCOPY {url} /data/\n"})
+        assert image is None and "source can't be a URL for COPY" in error(messages)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize(
