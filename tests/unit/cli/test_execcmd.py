@@ -437,3 +437,26 @@ def test_attach_to_a_stopped_container_exits_1(
     assert main(["-H", host, "attach", "box"]) == 1
     assert capfd.readouterr().err == "You cannot attach to a stopped container, start it first\n"
     assert fake.paths() == ["GET /containers/box/json"]
+
+
+def test_the_plain_run_path_loads_no_terminal_machinery() -> None:
+    # berth run is benchmarked: -i/-t, exec and attach load their modules when used.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cli.main, cli.commands, cli.create, cli.stream;"
+        "loaded = {'cli.interactive', 'cli.execcmd', 'cli.detachkeys', 'termios', 'tty'};"
+        "print(sorted(loaded & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_attach_no_stdin_leaves_stdin_out_of_the_query(engine: tuple[Engine, str]) -> None:
+    fake, host = engine
+    fake.config = {"Tty": False, "OpenStdin": True}
+    assert main(["-H", host, "attach", "--no-stdin", "box"]) == 3
+    assert fake.calls[2][2] == {"stream": ["1"], "stdout": ["1"], "stderr": ["1"]}
