@@ -1148,6 +1148,22 @@ SPECS: dict[str, Spec] = {
             toplevel=False,
         ),
         Spec(
+            "builder prune",
+            "Remove build cache",
+            (),
+            (
+                Opt(
+                    "all",
+                    ("-a", "--all"),
+                    FLAG,
+                    "Remove all unused build cache, not just dangling ones",
+                ),
+                _FORCE_PRUNE,
+                _PRUNE_FILTER,
+            ),
+            toplevel=False,
+        ),
+        Spec(
             "container prune",
             "Remove all stopped containers",
             (),
@@ -1235,6 +1251,7 @@ ALIASES: dict[tuple[str, str], tuple[str, dict[str, object]]] = {
     ("system", "prune"): ("system prune", {}),
     ("image", "build"): ("build", {}),
     ("builder", "build"): ("build", {}),
+    ("builder", "prune"): ("builder prune", {}),
 }
 
 GROUPS = {

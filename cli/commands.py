@@ -842,6 +842,7 @@ COMMANDS: dict[str, Callable[[Client, Parsed], int]] = {
     "cp": _lazy("cmd_cp", "cpcmd"),
     "history": _lazy("cmd_history"),
     "image prune": _lazy("cmd_image_prune"),
+    "builder prune": _lazy("cmd_builder_prune"),
     "container prune": _lazy("cmd_container_prune"),
     "port": _lazy("cmd_port", "netcmds"),
     "network create": _lazy("cmd_network_create", "netcmds"),

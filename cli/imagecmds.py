@@ -698,6 +698,30 @@ def cmd_image_prune(client: Client, parsed: Parsed) -> int:
     return 0
 
 
+_BUILD_CACHE_WARNING = "WARNING! This will remove all dangling build cache."
+_ALL_BUILD_CACHE_WARNING = "WARNING! This will remove all build cache."
+
+
+def cmd_builder_prune(client: Client, parsed: Parsed) -> int:
+    """``berth builder prune``: ``POST /build/prune``."""
+    from cli.units import parse_filters
+
+    filters = parse_filters(parsed.texts("filter"))
+    warning = _ALL_BUILD_CACHE_WARNING if parsed.flag("all") else _BUILD_CACHE_WARNING
+    if not parsed.flag("force") and not _confirm(warning):
+        return 0
+    report = client.post(
+        "/build/prune",
+        all="1" if parsed.flag("all") else None,
+        filters=json.dumps(filters) if filters else None,
+    )
+    deleted = [str(c) for c in get_list(report, "CachesDeleted")]
+    _prune_report(
+        "Deleted build cache objects:", deleted, get_int(report, "SpaceReclaimed") if deleted else 0
+    )
+    return 0
+
+
 def cmd_container_prune(client: Client, parsed: Parsed) -> int:
     """``berth container prune``: ``POST /containers/prune``."""
     from cli.units import parse_filters

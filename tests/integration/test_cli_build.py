@@ -252,3 +252,13 @@ def test_build_unknown_instruction_is_the_daemons_message(cli: Cli, context: Pat
     assert message and "\n" not in message
     assert "frobnicate" in message.lower(), message
     assert json.dumps(message)  # one plain line, no JSON leaking through
+
+
+def test_builder_prune_clears_the_cache(cli: Cli, context: Path) -> None:
+    (context / "Dockerfile").write_text("FROM busybox\nRUN echo prune-me > /p\n")
+    cli.ok("build", "-q", str(context))
+    out = cli.ok("builder", "prune", "-f")
+    assert out.startswith("Deleted build cache objects:\n"), out
+    assert "Total reclaimed space:" in out
+    again = cli.ok("build", str(context))
+    assert "Using cache" not in again  # the step ran again
