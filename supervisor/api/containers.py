@@ -267,7 +267,9 @@ def register(router: Router, b: Backend) -> None:
         stream_live = req.q_bool("stream")
         replay = req.q_bool("logs")
         tty = bool(h.record.config.get("Tty"))
-        keys = parse_detach_keys(req.q("detachKeys"))
+        # As moby: detach keys only with a TTY; without one, stdin is data (binary input
+        # may well hold ctrl-p ctrl-q).
+        keys = parse_detach_keys(req.q("detachKeys")) if tty else b""
         # Attaching to a created/exited container waits for its next run (docker run attaches
         # before it starts); attaching to one whose output just ended ends at once.
         ended = h.record.state.status is Status.RUNNING and not h.hub.live

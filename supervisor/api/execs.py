@@ -42,7 +42,7 @@ def register(router: Router, b: Backend) -> None:
         if body.get("Detach"):
             await execs.start(ex.id, capture=False, tty=tty)
             return Response(200)
-        keys = parse_detach_keys(ex.detach_keys)
+        keys = parse_detach_keys(ex.detach_keys)  # used only with a TTY (see below)
         execs.check_startable(ex.id)  # 404 / 409 as HTTP errors
         receive = ex.hub.subscribe()
         if tty is not None:
@@ -81,7 +81,7 @@ def register(router: Router, b: Backend) -> None:
         async def stdin(done: trio.CancelScope) -> None:
             if ex.stdin_fd < 0:
                 return
-            end = await pump_stdin(req.stream, first, ex.stdin_fd, keys)
+            end = await pump_stdin(req.stream, first, ex.stdin_fd, keys if ex.tty else b"")
             if end is InputEnd.DETACHED:
                 done.cancel()
             elif end is InputEnd.EOF and not ex.tty:

@@ -55,6 +55,13 @@ class DetachScanner:
         if not self._keys:
             return data, False
         out = bytearray()
+        if not self._held:
+            # Most input holds no key byte at all: skip to the first candidate at C speed.
+            first = data.find(self._keys[:1])
+            if first < 0:
+                return data, False
+            out += data[:first]
+            data = data[first:]
         for byte in data:
             candidate = self._held + bytes([byte])
             if self._keys.startswith(candidate):

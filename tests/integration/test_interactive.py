@@ -253,3 +253,17 @@ def test_docker_py_exec_run(daemon: Daemon, box: str) -> None:
         assert result.exit_code == 9
     finally:
         client.close()
+
+
+def test_binary_stdin_without_tty_is_data_not_detach_keys(daemon: Daemon, docker_cli: str) -> None:
+    """Detach keys apply only with a TTY (moby): piped input may hold ctrl-p ctrl-q."""
+    data = b"a\x10\x11b\n" + bytes(range(256)) * 64
+    result = subprocess.run(
+        [docker_cli, "run", "-i", "--rm", "busybox", "sh", "-c", "cat | wc -c"],
+        input=data,
+        env=env_with_host(daemon),
+        capture_output=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(len(data)).encode()
