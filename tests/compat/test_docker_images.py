@@ -118,3 +118,30 @@ def test_docker_py_pull_push(compat_daemon: Daemon, registry: str) -> None:
         assert client.containers.run(f"{registry}/py/busybox:7", "echo py", remove=True) == b"py\n"
     finally:
         client.close()
+
+
+def test_docker_and_docker_py_search_a_private_registry(
+    compat_daemon: Daemon, docker_cli: str, registry: str
+) -> None:
+    """Docker cannot search a plain distribution registry; berthd filters its _catalog,
+    and both clients render the answer."""
+    target = f"{registry}/searchme/busybox:1"
+    docker(compat_daemon, docker_cli, "tag", "busybox", target)
+    docker(compat_daemon, docker_cli, "push", target)
+    out = docker(compat_daemon, docker_cli, "search", f"{registry}/searchme").stdout
+    header, *rows = out.splitlines()
+    assert header.split()[:2] == ["NAME", "DESCRIPTION"]
+    assert [row.split()[0] for row in rows] == [f"{registry}/searchme/busybox"]
+    limited = docker(
+        compat_daemon, docker_cli, "search", "--limit", "1", "--format", "{{.Name}}",
+        f"{registry}/searchme",
+    ).stdout  # fmt: skip
+    assert limited.split() == [f"{registry}/searchme/busybox"]
+    docker_py = pytest.importorskip("docker")
+    client = docker_py.DockerClient(base_url=compat_daemon.host, version="auto")
+    try:
+        found = client.images.search(f"{registry}/searchme")
+        assert [r["name"] for r in found] == [f"{registry}/searchme/busybox"]
+    finally:
+        client.close()
+    docker(compat_daemon, docker_cli, "rmi", target)
