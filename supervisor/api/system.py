@@ -17,7 +17,7 @@ from supervisor.api.backend import Backend
 from supervisor.api.http import Request, Response, Router, Streaming, json_response
 from supervisor.api.params import parse_timestamp
 from supervisor.containers.state import Status
-from supervisor.errors import Unavailable
+from supervisor.errors import NotFound, Unavailable
 from supervisor.events.filters import event_matches, parse_filters, validate_event_filters
 from supervisor.events.log import to_api
 
@@ -206,7 +206,29 @@ def register(router: Router, b: Backend) -> None:
             'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.'
         )
 
-    del ping, ping_head, version, info, events, swarm_leave, swarm
+    not_manager = (
+        'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
+        "to connect this node to swarm and try again."
+    )
+
+    async def swarm_only(req: Request) -> Response:
+        raise Unavailable(not_manager)
+
+    # What tools ask even where the feature is absent, answered as Docker answers.
+    for kind in ("nodes", "services", "tasks", "secrets", "configs"):
+        router.add("GET", f"/{kind}", swarm_only)
+        router.add("GET", f"/{kind}/{{id}}", swarm_only)
+
+    @router.route("GET", "/plugins")
+    async def plugins(req: Request) -> Response:
+        return json_response([])
+
+    @router.route("GET", "/plugins/{name:path}")
+    async def plugin(req: Request) -> Response:
+        name = req.params["name"].removesuffix("/json")
+        raise NotFound(f'plugin "{name}" not found')
+
+    del ping, ping_head, version, info, events, swarm_leave, swarm, plugins, plugin
 
 
 def _ts(text: str) -> int | None:

@@ -101,3 +101,19 @@ def test_not_found_errors(client) -> None:  # type: ignore[no-untyped-def]
         client.containers.get("nope")
     with pytest.raises(docker.errors.ImageNotFound):
         client.containers.create("nope:latest", "true")
+
+
+def test_absent_features_answer_as_docker(client, compat_daemon: Daemon) -> None:  # type: ignore[no-untyped-def]
+    """Swarm, plugins: what tools ask on any engine gets Docker's answers."""
+    with pytest.raises(docker.errors.APIError) as leave:
+        client.swarm.leave()
+    assert leave.value.response.status_code == 503
+    assert "not part of a swarm" in str(leave.value)
+    with pytest.raises(docker.errors.APIError) as nodes:
+        client.nodes.list()
+    assert nodes.value.response.status_code == 503
+    assert client.plugins.list() == []
+    with pytest.raises(docker.errors.NotFound):
+        client.plugins.get("vieux/sshfs")
+    status, _ = compat_daemon.client.request("GET", "/services")
+    assert status == 503
