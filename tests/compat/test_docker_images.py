@@ -125,23 +125,26 @@ def test_docker_and_docker_py_search_a_private_registry(
 ) -> None:
     """Docker cannot search a plain distribution registry; berthd filters its _catalog,
     and both clients render the answer."""
-    target = f"{registry}/searchme/busybox:1"
+    import uuid
+
+    space = f"found-{uuid.uuid4().hex[:8]}"  # the session's registry is shared
+    target = f"{registry}/{space}/busybox:1"
     docker(compat_daemon, docker_cli, "tag", "busybox", target)
     docker(compat_daemon, docker_cli, "push", target)
-    out = docker(compat_daemon, docker_cli, "search", f"{registry}/searchme").stdout
+    out = docker(compat_daemon, docker_cli, "search", f"{registry}/{space}").stdout
     header, *rows = out.splitlines()
     assert header.split()[:2] == ["NAME", "DESCRIPTION"]
-    assert [row.split()[0] for row in rows] == [f"{registry}/searchme/busybox"]
+    assert [row.split()[0] for row in rows] == [f"{registry}/{space}/busybox"]
     limited = docker(
         compat_daemon, docker_cli, "search", "--limit", "1", "--format", "{{.Name}}",
-        f"{registry}/searchme",
+        f"{registry}/{space}",
     ).stdout  # fmt: skip
-    assert limited.split() == [f"{registry}/searchme/busybox"]
+    assert limited.split() == [f"{registry}/{space}/busybox"]
     docker_py = pytest.importorskip("docker")
     client = docker_py.DockerClient(base_url=compat_daemon.host, version="auto")
     try:
-        found = client.images.search(f"{registry}/searchme")
-        assert [r["name"] for r in found] == [f"{registry}/searchme/busybox"]
+        found = client.images.search(f"{registry}/{space}")
+        assert [r["name"] for r in found] == [f"{registry}/{space}/busybox"]
     finally:
         client.close()
     docker(compat_daemon, docker_cli, "rmi", target)
