@@ -150,6 +150,13 @@ def parse_host_config(raw: object) -> dict[str, Any]:
         raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
     if nano > 0 and _int(hc, "CpuQuota") > 0:
         raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+    period, quota = _int(hc, "CpuPeriod"), _int(hc, "CpuQuota")
+    if period != 0 and not 1000 <= period <= 1_000_000:
+        raise InvalidArgument(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
+        )
+    if quota > 0 and quota < 1000:
+        raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
     import os
 
     if nano < 0 or nano > (os.cpu_count() or 1) * 1_000_000_000:
@@ -243,6 +250,8 @@ def resources_of(hc: Mapping[str, Any]) -> Resources:
         memory_swap=int(hc.get("MemorySwap") or 0),
         nano_cpus=int(hc.get("NanoCpus") or 0),
         cpu_shares=int(hc.get("CpuShares") or 0),
+        cpu_quota=int(hc.get("CpuQuota") or 0),
+        cpu_period=int(hc.get("CpuPeriod") or 0),
         pids_limit=int(hc.get("PidsLimit") or 0),
     )
 

@@ -66,6 +66,8 @@ class Resources:
     memory_swap: int = 0  # memory+swap bytes; 0 = Docker's default (2x memory); -1 = unlimited
     nano_cpus: int = 0
     cpu_shares: int = 0
+    cpu_quota: int = 0  # µs per period (--cpu-quota); 0 = none; NanoCpus wins when both
+    cpu_period: int = 0  # µs (--cpu-period); 0 = the kernel's default (100 ms)
     pids_limit: int = 0  # 0 or negative = unlimited
 
 
@@ -186,6 +188,11 @@ def _resources(r: Resources, *, swap_accounting: bool) -> dict[str, object]:
     if r.nano_cpus > 0:
         cpu["period"] = CPU_PERIOD_US
         cpu["quota"] = r.nano_cpus * CPU_PERIOD_US // 1_000_000_000
+    else:
+        if r.cpu_quota > 0:
+            cpu["quota"] = r.cpu_quota
+        if r.cpu_period > 0:
+            cpu["period"] = r.cpu_period
     if r.cpu_shares > 0:
         cpu["shares"] = r.cpu_shares
     if cpu:

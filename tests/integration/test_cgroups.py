@@ -51,6 +51,18 @@ def test_limits_are_applied(api: Client) -> None:
     assert not (Path("/sys/fs/cgroup") / ("" if V2 else "memory") / "berth" / cid).exists()
 
 
+def test_cpu_quota_and_period_are_applied(api: Client) -> None:
+    cid = api.run(["sleep", "30"], HostConfig={"CpuQuota": 25_000, "CpuPeriod": 50_000})
+    try:
+        if V2:
+            assert _cgroup_file(cid, "", "cpu.max") == "25000 50000"
+        else:
+            assert _cgroup_file(cid, "cpu", "cpu.cfs_quota_us") == "25000"
+            assert _cgroup_file(cid, "cpu", "cpu.cfs_period_us") == "50000"
+    finally:
+        api.call("DELETE", f"/containers/{cid}", params={"force": 1})
+
+
 def test_oom_kill_is_recorded_with_event(api: Client) -> None:
     since = time.time()
     # Allocate ~100 MB in a shell variable under a 16 MB limit (no swap beyond the limit).

@@ -669,3 +669,17 @@ def test_parse_human_size_rejects_garbage() -> None:
 
     with pytest.raises(InvalidArgument):
         parse_human_size("ten")
+
+
+@pytest.mark.parametrize(
+    ("hc", "message"),
+    [
+        ({"CpuPeriod": 999}, "CPU cfs period can not be less than 1ms"),
+        ({"CpuPeriod": 1_000_001}, "CPU cfs period can not be less than 1ms"),
+        ({"CpuQuota": 999}, "CPU cfs quota can not be less than 1ms"),
+    ],
+)
+def test_parse_host_config_cpu_cfs_bounds(hc: dict[str, int], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        parse_host_config(hc)
+    assert parse_host_config({"CpuPeriod": 50_000, "CpuQuota": 25_000})["CpuQuota"] == 25_000

@@ -535,3 +535,12 @@ def test_build_spec_domainname_and_read_only_root() -> None:
     plain = spec()
     assert "domainname" not in plain and "sysctl" not in plain["linux"]
     assert plain["root"]["readonly"] is False
+
+
+def test_build_spec_cpu_quota_and_period_unless_nano_cpus() -> None:
+    from supervisor.runtime.spec import Resources
+
+    s = spec(resources=Resources(cpu_quota=50_000, cpu_period=200_000))
+    assert s["linux"]["resources"]["cpu"] == {"quota": 50_000, "period": 200_000}
+    s = spec(resources=Resources(nano_cpus=500_000_000, cpu_quota=1, cpu_period=2))
+    assert s["linux"]["resources"]["cpu"] == {"period": 100_000, "quota": 50_000}
