@@ -37,10 +37,8 @@ from cli.commands import err, flush, out
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Mapping
     from typing import BinaryIO
-
-    from _typeshed import WriteableBuffer
 
     from cli.argspec import Parsed
     from cli.client import Client
@@ -213,32 +211,6 @@ class UploadProgress:
         self.write(sending_line(self.total) + "\r\n")
 
 
-class ChunkReader(io.RawIOBase):
-    """A readable stream over an iterator of byte chunks, counted as it is read."""
-
-    def __init__(self, chunks: Iterator[bytes], on_read: Callable[[int], None]) -> None:
-        super().__init__()
-        self._chunks = chunks
-        self._buf = b""
-        self._on_read = on_read
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer, /) -> int:
-        with memoryview(buffer) as raw, raw.cast("B") as view:
-            while not self._buf:
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    return 0
-                self._buf = chunk
-            n = min(len(view), len(self._buf))
-            view[:n] = self._buf[:n]
-            self._buf = self._buf[n:]
-        self._on_read(n)
-        return n
-
-
 # -- the answer ------------------------------------------------------------------------------
 
 
@@ -332,6 +304,8 @@ def cmd_build(client: Client, parsed: Parsed) -> int:
     sent: list[str] = []  # with -q, the progress and the build output are held back
     built: list[str] = []
     progress = UploadProgress(sent.append if quiet else _write_now, live=terminal and not quiet)
+    from cli.chunks import ChunkReader
+
     body: BinaryIO = io.BufferedReader(ChunkReader(context.chunks, progress.add), _CHUNK)
     headers = {
         "Content-Type": "application/x-tar",

@@ -39,6 +39,7 @@ import tarfile
 import time
 from typing import NamedTuple
 
+from cli.chunks import ChunkReader
 from cli.client import Client, ClientError, DaemonError, quote
 
 TYPE_CHECKING = False
@@ -46,10 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import BinaryIO
 
-    from _typeshed import WriteableBuffer
-
     from cli.argspec import Parsed
-    from cli.client import Response
 
 _CHUNK = 1 << 16
 _BLOCK = tarfile.BLOCKSIZE
@@ -335,7 +333,7 @@ def copy_to_container(
             top = src.rebase_name
         if plan.rename is not None:
             top = rebase_name(top, *plan.rename)
-        raw = _TarSource(_local_tar(src.path, top), progress)
+        raw = ChunkReader(_local_tar(src.path, top), progress.add)
         body = io.BufferedReader(raw, _CHUNK)
     query: dict[str, object] = {"path": directory, "noOverwriteDirNonDir": "true"}
     if copy_uid_gid:
@@ -443,32 +441,6 @@ def _local_entry(
         yield bytes(_BLOCK - info.size % _BLOCK)
 
 
-class _TarSource(io.RawIOBase):
-    """A readable stream of a tar built while it is read (the upload body)."""
-
-    def __init__(self, chunks: Iterator[bytes], progress: _Progress) -> None:
-        super().__init__()
-        self._chunks = chunks
-        self._buf = b""
-        self._progress = progress
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer, /) -> int:
-        with memoryview(buffer) as raw, raw.cast("B") as view:
-            while not self._buf:
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    return 0
-                self._buf = chunk
-            n = min(len(view), len(self._buf))
-            view[:n] = self._buf[:n]
-            self._buf = self._buf[n:]
-        self._progress.add(n)
-        return n
-
-
 class _Progress:
     """docker's ``Copying to container - 1.2MB`` line on a terminal, and the final
     ``Successfully copied`` message (both on stderr, not when quiet)."""
@@ -557,7 +529,7 @@ def copy_from_container(
         if plan.rename is not None:
             renames.append(plan.rename)
         progress = _Progress("Copying from container - ", enabled=not quiet)
-        reader = io.BufferedReader(_ResponseSource(response, progress), _CHUNK)
+        reader = io.BufferedReader(ChunkReader(response.iter_chunks(), progress.add), _CHUNK)
         untar(reader, plan.directory, renames=renames)
     progress.done(dst_path)
     return 0
@@ -598,32 +570,6 @@ def copy_info_destination_path(path: str) -> CopyInfo:
     if not stat.S_ISDIR(parent_st.st_mode):
         raise ClientError("not a directory")
     return CopyInfo(path)
-
-
-class _ResponseSource(io.RawIOBase):
-    """The response body as a readable stream, counted for the progress line."""
-
-    def __init__(self, response: Response, progress: _Progress) -> None:
-        super().__init__()
-        self._chunks = response.iter_chunks()
-        self._buf = b""
-        self._progress = progress
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer, /) -> int:
-        with memoryview(buffer) as raw, raw.cast("B") as view:
-            while not self._buf:
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    return 0
-                self._buf = chunk
-                self._progress.add(len(chunk))
-            n = min(len(view), len(self._buf))
-            view[:n] = self._buf[:n]
-            self._buf = self._buf[n:]
-        return n
 
 
 # -- local extraction ----------------------------------------------------------------------
