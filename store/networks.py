@@ -12,6 +12,8 @@ import json
 import sqlite3
 from ipaddress import IPv4Address, IPv4Network
 
+import attrs
+
 from supervisor.errors import Conflict, NotFound
 from supervisor.model import Endpoint, Network
 from supervisor.network import ipam
@@ -131,9 +133,7 @@ def insert_endpoint(conn: sqlite3.Connection, e: Endpoint) -> Endpoint:
             e.mac_address,
         ),
     )
-    return Endpoint(
-        e.container_id, e.network_id, e.id, position, e.aliases, e.requested_ip, e.mac_address
-    )
+    return attrs.evolve(e, position=position, ip=None)
 
 
 def delete_endpoint(conn: sqlite3.Connection, container_id: str, network_id: str) -> None:
@@ -182,18 +182,17 @@ def assign_ip(
         "UPDATE endpoints SET ip = ? WHERE container_id = ? AND network_id = ?",
         (str(ip), container_id, network.id),
     )
-    return Endpoint(
-        endpoint.container_id,
-        endpoint.network_id,
-        endpoint.id,
-        endpoint.position,
-        endpoint.aliases,
-        endpoint.requested_ip,
-        endpoint.mac_address,
-        str(ip),
-    )
+    return attrs.evolve(endpoint, ip=str(ip))
 
 
 def release_ips(conn: sqlite3.Connection, container_id: str) -> None:
     """The container stopped: its addresses go back to the pools."""
     conn.execute("UPDATE endpoints SET ip = NULL WHERE container_id = ?", (container_id,))
+
+
+def release_ip(conn: sqlite3.Connection, container_id: str, network_id: str) -> None:
+    """One endpoint's address goes back (its veth could not be set up)."""
+    conn.execute(
+        "UPDATE endpoints SET ip = NULL WHERE container_id = ? AND network_id = ?",
+        (container_id, network_id),
+    )

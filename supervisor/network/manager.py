@@ -721,13 +721,7 @@ class NetworkManager:
                 self._endpoints[key] = attrs.evolve(e, ip=None)
 
     async def _release_one(self, cid: str, nid: str) -> None:
-        def release(conn: Any) -> None:
-            conn.execute(
-                "UPDATE endpoints SET ip = NULL WHERE container_id = ? AND network_id = ?",
-                (cid, nid),
-            )
-
-        await self._db.run(release)
+        await self._db.run(rows.release_ip, cid, nid)
         e = self._endpoints.get((cid, nid))
         if e is not None:
             self._endpoints[(cid, nid)] = attrs.evolve(e, ip=None)
