@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import socketserver
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -156,6 +157,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up early (as the CLI does after an error in a stream) is
+        not an error of the fake; socketserver's default would print a traceback into
+        the stderr the tests capture."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, ValueError)):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 def serve() -> Iterator[FakeEngine]:
