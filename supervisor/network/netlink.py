@@ -38,8 +38,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import hashlib
-import itertools
 import os
 import shlex
 import shutil
@@ -99,14 +97,6 @@ def check_ifname(name: str) -> str:
     ):
         raise InvalidArgument(f"invalid interface name: {name!r}")
     return name
-
-
-def veth_name(container_id: str, network_id: str, *, prefix: str = "bv") -> str:
-    """The host end of a container's veth on one network: ``bv`` and 11 hex digits of
-    a hash of both ids. Deterministic, so crash clean-up can recompute it, and
-    distinct per (container, network) pair, so ``network connect`` can add more."""
-    digest = hashlib.sha256(f"{container_id}/{network_id}".encode()).hexdigest()
-    return check_ifname(prefix + digest[: IFNAMSIZ - len(prefix) - 2])
 
 
 # -- threads in other namespaces -------------------------------------------------------
@@ -570,28 +560,6 @@ def _delete_quietly(ipr: IPRoute, name: str) -> None:
         log.warning("network.cleanup_failed", link=name, error=str(exc))
 
 
-def interface_stats(netns_name: str, ifname: str = "eth0") -> tuple[int, int]:
-    """``(rx_bytes, tx_bytes)`` of an interface inside a namespace (for ``stats``).
-
-    Raises:
-        BerthError: no such interface there.
-    """
-    with _iproute(netns_name) as ns:
-        index = _lookup(ns, ifname)
-        if index is None:
-            raise BerthError(f"no interface {ifname} in {netns_name}")
-        link = ns.link("get", index=index)[0]
-        stats = link.get_attr("IFLA_STATS64") or link.get_attr("IFLA_STATS")
-        return int(stats["rx_bytes"]), int(stats["tx_bytes"])
-
-
-def list_links(prefix: str = "") -> list[str]:
-    """Names of the host's interfaces starting with ``prefix`` (crash clean-up)."""
-    with _iproute() as ipr:
-        names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
-    return sorted(n for n in names if n and n.startswith(prefix))
-
-
 def host_networks() -> list[IPv4Network]:
     """The IPv4 networks the host already reaches: its addresses' subnets and its
     routes except the default one. ``ipam.pick_subnet`` avoids them."""
@@ -659,37 +627,6 @@ def set_bridge_isolation(bridge: str, internal: bool) -> None:
             _delete_rule("filter", FORWARD_CHAIN, rule)
 
 
-def purge_rules(bridge: str) -> int:
-    """Delete every berth rule that names ``bridge`` (crash clean-up, when the subnet
-    that went with it is no longer known). Returns how many were deleted."""
-    check_ifname(bridge)
-    deleted = 0
-    for table, chain in (("nat", "POSTROUTING"), ("filter", FORWARD_CHAIN)):
-        if not _chain_exists(table, chain):
-            continue
-        for line in _list_rules(table, chain):
-            args = shlex.split(line)
-            if args[:2] != ["-A", chain] or not _names_interface(args, bridge):
-                continue
-            if table == "nat" and "MASQUERADE" not in args:
-                continue  # only ours in a shared chain
-            _iptables("-t", table, "-D", *args[1:])
-            deleted += 1
-    return deleted
-
-
-def remove_forward_chain() -> bool:
-    """Remove ``BERTH-FORWARD`` and its jump when no rule is left in it (a full
-    teardown). Returns whether it is gone."""
-    if not _chain_exists("filter", FORWARD_CHAIN):
-        return True
-    if any(line.startswith("-A ") for line in _list_rules("filter", FORWARD_CHAIN)):
-        return False
-    _delete_rule("filter", "FORWARD", ["-j", FORWARD_CHAIN])
-    _iptables("-t", "filter", "-X", FORWARD_CHAIN)
-    return True
-
-
 def _masquerade_rule(subnet: IPv4Network | str, bridge: str) -> list[str]:
     return ["-s", str(IPv4Network(subnet)), "!", "-o", bridge, "-j", "MASQUERADE"]
 
@@ -709,10 +646,6 @@ def _isolation_rules(bridge: str) -> list[list[str]]:
         ["!", "-i", bridge, "-o", bridge, "-j", "DROP"],
         ["-i", bridge, "-o", bridge, "-j", "ACCEPT"],
     ]
-
-
-def _names_interface(args: Sequence[str], bridge: str) -> bool:
-    return any(flag in ("-i", "-o") and value == bridge for flag, value in itertools.pairwise(args))
 
 
 def _iptables_binary() -> str:
@@ -766,10 +699,6 @@ def _delete_rule(table: str, chain: str, rule: Sequence[str]) -> None:
 
 def _chain_exists(table: str, chain: str) -> bool:
     return _run_iptables("-t", table, "-S", chain).returncode == 0
-
-
-def _list_rules(table: str, chain: str) -> list[str]:
-    return _iptables("-t", table, "-S", chain).splitlines()
 
 
 def _ensure_forward_chain() -> None:

@@ -83,11 +83,8 @@ class Plumbing:
             with contextlib.suppress(BerthError):
                 netlink.remove_masquerade(subnet, bridge)
                 netlink.set_bridge_isolation(bridge, internal=False)
-                netlink.purge_rules(bridge)
             with contextlib.suppress(BerthError):
                 netlink.delete_bridge(bridge)
-        with contextlib.suppress(BerthError):
-            netlink.remove_forward_chain()  # only when no other bridge still uses it
 
 
 @pytest.fixture
@@ -142,6 +139,12 @@ def ip_json(ns: str | None, *args: str) -> list[Any]:
     out = subprocess.run([*prefix, "ip", "-j", *args], check=True, capture_output=True, text=True)
     parsed: list[Any] = json.loads(out.stdout or "[]")  # iproute2's JSON, as is
     return parsed
+
+
+def host_links(prefix: str) -> list[str]:
+    """Names of the host's interfaces starting with ``prefix``."""
+    names = (str(link["ifname"]) for link in ip_json(None, "link"))
+    return sorted(n for n in names if n.startswith(prefix))
 
 
 def iptables_dump() -> str:
@@ -274,7 +277,7 @@ def test_attach_failures_leave_no_veth(plumbing: Plumbing) -> None:
             address_cidr=cidr,
             mac=mac,
         )
-    assert netlink.list_links(plumbing.tag) == sorted([bridge, plumbing.tag + "a"])
+    assert host_links(plumbing.tag) == sorted([bridge, plumbing.tag + "a"])
 
 
 def test_attach_inside_failure_removes_the_veth(plumbing: Plumbing) -> None:
@@ -293,7 +296,7 @@ def test_attach_inside_failure_removes_the_veth(plumbing: Plumbing) -> None:
             gateway="192.0.2.77",
             mac=mac_for(ip_a + 1),
         )
-    assert plumbing.tag + "o" not in netlink.list_links(plumbing.tag)
+    assert plumbing.tag + "o" not in host_links(plumbing.tag)
     assert [link["ifname"] for link in ip_json(other, "link")] == ["lo"]
 
 
@@ -345,27 +348,14 @@ def test_deleting_missing_things_is_fine(plumbing: Plumbing) -> None:
     netlink.delete_netns(plumbing.tag + "-q")
     netlink.remove_masquerade("10.213.254.0/24", plumbing.tag + "q")
     netlink.set_bridge_isolation(plumbing.tag + "q", internal=False)
-    assert netlink.purge_rules(plumbing.tag + "q") == 0
 
 
 def test_detach_removes_both_ends(plumbing: Plumbing) -> None:
     bridge, _ = plumbing.bridge()
     a, _ = plumbing.container(bridge, "a")
     netlink.detach(plumbing.tag + "a")
-    assert netlink.list_links(plumbing.tag) == [bridge]
+    assert host_links(plumbing.tag) == [bridge]
     assert [link["ifname"] for link in ip_json(a, "link")] == ["lo"]
-
-
-def test_interface_stats_count_traffic(plumbing: Plumbing) -> None:
-    bridge, _ = plumbing.bridge()
-    a, ip_a = plumbing.container(bridge, "a")
-    rx0, tx0 = netlink.interface_stats(a)
-    tcp_exchange(a, ip_a, None, payload=b"x" * 50_000)
-    rx1, tx1 = netlink.interface_stats(a, "eth0")
-    assert rx1 - rx0 >= 50_000
-    assert tx1 > tx0
-    with pytest.raises(BerthError, match="no interface"):
-        netlink.interface_stats(a, "eth9")
 
 
 def test_host_networks_include_the_bridge_subnet(plumbing: Plumbing) -> None:
@@ -424,14 +414,6 @@ def test_internal_bridge_drops_forwarding_but_not_local_traffic(plumbing: Plumbi
     assert tcp_exchange(out, ip_out, a) == str(ip_a)
 
 
-def test_purge_rules_removes_everything_naming_the_bridge(plumbing: Plumbing) -> None:
-    bridge, subnet = plumbing.bridge()
-    netlink.ensure_masquerade(subnet, bridge)
-    netlink.set_bridge_isolation(bridge, internal=True)
-    assert netlink.purge_rules(bridge) == 6
-    assert bridge not in iptables_dump()
-
-
 @pytest.mark.slow
 def test_cleanup_leaves_nothing_behind() -> None:
     p = Plumbing()
@@ -443,7 +425,7 @@ def test_cleanup_leaves_nothing_behind() -> None:
         netlink.set_bridge_isolation(bridge, internal=True)
     finally:
         p.cleanup()
-    assert netlink.list_links(p.tag) == []
+    assert host_links(p.tag) == []
     assert netlink.list_netns(p.tag) == []
     dump = iptables_dump()
     assert p.tag not in dump

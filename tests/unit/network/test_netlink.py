@@ -11,11 +11,9 @@ import time
 
 import pytest
 import trio
-from hypothesis import given
-from hypothesis import strategies as st
 
 from supervisor.errors import InvalidArgument
-from supervisor.network.netlink import IFNAMSIZ, check_ifname, netns_path, veth_name
+from supervisor.network.netlink import IFNAMSIZ, check_ifname, netns_path
 from supervisor.network.worker import NetlinkWorker
 
 
@@ -32,21 +30,6 @@ def test_check_ifname_accepts_kernel_names(name: str) -> None:
 def test_check_ifname_refuses_what_the_kernel_refuses(name: str) -> None:
     with pytest.raises(InvalidArgument, match="invalid interface name"):
         check_ifname(name)
-
-
-@given(st.text(min_size=1, max_size=64), st.text(min_size=1, max_size=64))
-def test_veth_name_is_a_valid_deterministic_name(container_id: str, network_id: str) -> None:
-    name = veth_name(container_id, network_id)
-    assert name == veth_name(container_id, network_id)
-    assert name.startswith("bv")
-    assert len(name) == IFNAMSIZ - 2
-    assert check_ifname(name) == name
-
-
-def test_veth_name_differs_per_network_and_container() -> None:
-    names = {veth_name(c, n) for c in ("c1", "c2") for n in ("n1", "n2")}
-    assert len(names) == 4
-    assert veth_name("c", "n", prefix="xy").startswith("xy")
 
 
 def test_netns_path_refuses_path_tricks() -> None:
