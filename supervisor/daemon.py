@@ -51,6 +51,7 @@ from supervisor.images.store import ImageStore
 from supervisor.images.transfer import Archives
 from supervisor.log import configure
 from supervisor.network import etc
+from supervisor.network.hostfiles import RESOLV_CONF, read_host_file
 from supervisor.network.manager import NetworkManager
 from supervisor.network.resolver import serve_dns
 from supervisor.runtime import oci
@@ -186,7 +187,7 @@ async def _serve_bound(
         bridge=cfg.bridge,
         pools=cfg.address_pools,
         dns_server=serve_dns,
-        dns_upstreams=etc.upstream_servers(_read_text("/etc/resolv.conf")),
+        dns_upstreams=etc.upstream_servers(read_host_file(RESOLV_CONF)),
     )
     volumes = VolumeManager.open(db=db, events=events, data_root=cfg.data_root)
     manager = ContainerManager(
@@ -268,13 +269,6 @@ async def _serve_bound(
             cfg.pidfile.unlink(missing_ok=True)
         db.close()
         log.info("daemon.stopped")
-
-
-def _read_text(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
 
 
 def main(argv: list[str] | None = None) -> None:

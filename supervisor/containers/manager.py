@@ -63,6 +63,7 @@ from supervisor.images.store import ImageStore
 from supervisor.model import ZERO_TIME, Container, ContainerId, Endpoint, Network
 from supervisor.network import etc, views
 from supervisor.network import ports as port_specs
+from supervisor.network.hostfiles import HOSTS, RESOLV_CONF, read_host_file
 from supervisor.network.manager import DEFAULT_NETWORK, NetworkManager, Sandbox
 from supervisor.network.proxy import serve_tcp, serve_udp
 from supervisor.runtime import rootfs as rootfs_mod
@@ -760,7 +761,7 @@ class ContainerManager:
         extra = [(name, gateway if ip == etc.HOST_GATEWAY else ip) for name, ip in extra]
         extra = [(name, ip) for name, ip in extra if ip]
         if netns == "host":
-            hosts = _read_text("/etc/hosts") or etc.LOCALHOST_LINES
+            hosts = read_host_file(HOSTS) or etc.LOCALHOST_LINES
             hosts += "".join(f"{ip}\t{name}\n" for name, ip in extra)
         else:
             hosts = etc.hosts_file(
@@ -778,7 +779,7 @@ class ContainerManager:
             "hostname": hostname + "\n",
             "hosts": hosts,
             "resolv.conf": etc.resolv_conf(
-                _read_text("/etc/resolv.conf"),
+                read_host_file(RESOLV_CONF),
                 dns=list(hc.get("Dns") or []),
                 dns_search=list(hc.get("DnsSearch") or []),
                 dns_options=list(hc.get("DnsOptions") or []),
@@ -1508,13 +1509,6 @@ def _unwrapped_berth_error() -> Iterator[None]:
         if found is None:
             raise
         raise found from None
-
-
-def _read_text(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
 
 
 async def _proxies(
