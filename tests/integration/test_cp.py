@@ -24,30 +24,12 @@ import pytest
 
 from tests.daemon import Client, Daemon, UnixHTTPConnection, env_with_host
 from tests.integration.test_cli import BERTH
+from tests.tarhelpers import spec_tar
 
 pytestmark = pytest.mark.root
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def make_tar(*entries: tuple[str, bytes, str | bytes], mode: int = 0o644) -> bytes:
-    """(name, tar type, data for files / link target for links)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, kind, extra in entries:
-            info = tarfile.TarInfo(name)
-            info.type = kind
-            info.mode = 0o755 if kind == tarfile.DIRTYPE else mode
-            data = None
-            if kind == tarfile.REGTYPE:
-                assert isinstance(extra, bytes)
-                info.size = len(extra)
-                data = io.BytesIO(extra)
-            elif isinstance(extra, str):
-                info.linkname = extra
-            tar.addfile(info, data)
-    return buf.getvalue()
 
 
 F, D, S = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE
@@ -166,7 +148,7 @@ def test_archive_round_trip_on_a_stopped_container(
     api: Client, daemon: Daemon, ctr: Callable[..., str]
 ) -> None:
     c = ctr()
-    tar = make_tar(("dir", D, b""), ("dir/f", F, b"hello\n"), ("dir/l", S, "f"))
+    tar = spec_tar(("dir", D, b""), ("dir/f", F, b"hello\n"), ("dir/l", S, "f"))
     assert put(api, c, "/tmp", tar) == (200, "")
     status, st = head(api, c, "/tmp/dir/f")
     assert status == 200
@@ -182,11 +164,11 @@ def test_archive_round_trip_on_a_stopped_container(
 
 def test_archive_errors_are_dockers(api: Client, ctr: Callable[..., str]) -> None:
     c = ctr()
-    assert put(api, c, "/nonexist", make_tar(("a", F, b""))) == (
+    assert put(api, c, "/nonexist", spec_tar(("a", F, b""))) == (
         404,
         f"Could not find the file /nonexist in container {c}",
     )
-    assert put(api, c, "/bin/busybox", make_tar(("a", F, b""))) == (
+    assert put(api, c, "/bin/busybox", spec_tar(("a", F, b""))) == (
         400,
         "extraction point is not a directory",
     )
@@ -203,7 +185,7 @@ def test_archive_on_a_running_container_is_seen_inside(
     api: Client, ctr: Callable[..., str]
 ) -> None:
     c = ctr(["sh", "-c", "until [ -f /tmp/go ]; do sleep 0.05; done; cat /tmp/go"], start=True)
-    assert put(api, c, "/tmp", make_tar(("go", F, b"copied in\n"))) == (200, "")
+    assert put(api, c, "/tmp", spec_tar(("go", F, b"copied in\n"))) == (200, "")
     assert api.wait(c) == 0
     assert api.logs(c) == [(1, b"copied in\n")]
 
@@ -235,7 +217,7 @@ def test_archive_reads_what_a_running_container_wrote(api: Client, ctr: Callable
     wait_for_output(api, c, b"ready")
     assert head(api, c, "/tmp/out")[0] == 200
     assert get(api, c, "/tmp/out") == {"out": b"written\n"}
-    assert put(api, c, "/tmp", make_tar(("stop", F, b""))) == (200, "")
+    assert put(api, c, "/tmp", spec_tar(("stop", F, b""))) == (200, "")
     assert api.wait(c) == 0
 
 
@@ -246,8 +228,8 @@ def test_archive_sees_volumes_and_binds(
     binds = [f"{vol}:/data", f"{host_dir}:/bind"]
     c = ctr(HostConfig={"Binds": binds})
     try:
-        assert put(api, c, "/data", make_tar(("in-volume", F, b"v\n"))) == (200, "")
-        assert put(api, c, "/bind", make_tar(("in-bind", F, b"b\n"))) == (200, "")
+        assert put(api, c, "/data", spec_tar(("in-volume", F, b"v\n"))) == (200, "")
+        assert put(api, c, "/bind", spec_tar(("in-bind", F, b"b\n"))) == (200, "")
         mountpoint = Path(api.call("GET", f"/volumes/{vol}")["Mountpoint"])
         assert (mountpoint / "in-volume").read_bytes() == b"v\n"
         assert (host_dir / "in-bind").read_bytes() == b"b\n"
@@ -267,11 +249,11 @@ def test_archive_read_only_places_are_refused(
     api: Client, ctr: Callable[..., str], host_dir: Path
 ) -> None:
     c = ctr(HostConfig={"ReadonlyRootfs": True, "Binds": [f"{host_dir}:/ro:ro"]})
-    assert put(api, c, "/tmp", make_tar(("x", F, b""))) == (
+    assert put(api, c, "/tmp", spec_tar(("x", F, b""))) == (
         400,
         "container rootfs is marked read-only",
     )
-    assert put(api, c, "/ro", make_tar(("x", F, b""))) == (
+    assert put(api, c, "/ro", spec_tar(("x", F, b""))) == (
         400,
         "mounted volume is marked read-only",
     )
@@ -285,21 +267,21 @@ def test_archive_symlink_escapes_stay_in_the_container(
     probe = f"berth-cp-probe-{uuid.uuid4().hex[:8]}"
     # A link to an absolute host path means that path inside the container. (Made from
     # "/": a relative link climbing above the destination would be refused, as Docker.)
-    tar = make_tar(("tmp/hostlink", S, str(host_dir)), ("tmp/up", S, "../../../../../.."))
+    tar = spec_tar(("tmp/hostlink", S, str(host_dir)), ("tmp/up", S, "../../../../../.."))
     assert put(api, c, "/", tar) == (200, "")
     assert head(api, c, "/tmp/hostlink/victim")[0] == 404
-    assert put(api, c, "/tmp/hostlink", make_tar(("x", F, b"")))[0] == 404
-    assert put(api, c, "/tmp/up", make_tar((probe, F, b"in the container\n"))) == (200, "")
+    assert put(api, c, "/tmp/hostlink", spec_tar(("x", F, b"")))[0] == 404
+    assert put(api, c, "/tmp/up", spec_tar((probe, F, b"in the container\n"))) == (200, "")
     assert get(api, c, f"/{probe}") == {probe: b"in the container\n"}  # the container's /
     assert not Path("/", probe).exists()
     # A tar that makes a link and writes through it writes the container's /etc.
-    tar = make_tar(("lnk", S, "/etc"), (f"lnk/{probe}", F, b"x"))
+    tar = spec_tar(("lnk", S, "/etc"), (f"lnk/{probe}", F, b"x"))
     assert put(api, c, "/tmp", tar) == (200, "")
     assert get(api, c, f"/etc/{probe}") == {probe: b"x"}
     assert not Path("/etc", probe).exists()
     # Entries climbing out, and hardlinks out, are refused.
-    assert put(api, c, "/tmp", make_tar(("../../x", F, b"")))[0] == 400
-    hard = make_tar(("h", tarfile.LNKTYPE, "../../etc/passwd"))
+    assert put(api, c, "/tmp", spec_tar(("../../x", F, b"")))[0] == 400
+    hard = spec_tar(("h", tarfile.LNKTYPE, "../../etc/passwd"))
     assert put(api, c, "/tmp", hard)[0] == 400
     assert_untouched(host_dir)
 
@@ -307,7 +289,7 @@ def test_archive_symlink_escapes_stay_in_the_container(
 def test_archive_events(api: Client, ctr: Callable[..., str]) -> None:
     c = ctr()
     since = time.time()
-    assert put(api, c, "/tmp", make_tar(("e", F, b""))) == (200, "")
+    assert put(api, c, "/tmp", spec_tar(("e", F, b""))) == (200, "")
     get(api, c, "/tmp/e")
     until = time.time()  # both events were stored before their responses
     actions = [
@@ -343,7 +325,7 @@ def test_berth_cp_both_ways(berth: BerthCp, ctr: Callable[..., str], tmp_path: P
 
 def test_berth_cp_tar_streams(berth: BerthCp, ctr: Callable[..., str]) -> None:
     c = ctr()
-    berth.ok("cp", "-", f"{c}:/tmp", stdin=make_tar(("a", F, b"A"), ("b", D, b"")))
+    berth.ok("cp", "-", f"{c}:/tmp", stdin=spec_tar(("a", F, b"A"), ("b", D, b"")))
     data = berth.ok("cp", f"{c}:/tmp/a", "-")
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         assert tar.getnames() == ["a"]

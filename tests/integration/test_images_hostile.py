@@ -14,7 +14,6 @@ import contextlib
 import gzip
 import hashlib
 import http.client
-import io
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from typing import Any
 import pytest
 
 from tests.daemon import Client, Daemon, UnixHTTPConnection, env_with_host
+from tests.tarhelpers import make_tar
 
 pytestmark = pytest.mark.root
 
@@ -73,11 +73,7 @@ def hardlink(name: str, target: str) -> tuple[tarfile.TarInfo, bytes]:
 
 def layer_tar(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
     """An uncompressed tar of exactly these members (names kept verbatim, even hostile)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for info, data in members:
-            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
-    return buf.getvalue()
+    return make_tar(*members)
 
 
 def _http(

@@ -9,6 +9,7 @@ item, as the daemon sends JSON progress.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -168,18 +169,27 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
-def serve() -> Iterator[FakeEngine]:
-    """Run a ``FakeEngine`` until the generator is closed (a fixture body)."""
+@contextlib.contextmanager
+def serve_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a fresh unix socket in a thread; yields the ``unix://``
+    host for ``-H``. Tests with a hand-written engine (hijack, long-poll) bind their
+    state to the handler class and share this plumbing."""
     directory = tempfile.mkdtemp(prefix="berth-cli-")  # short: AF_UNIX paths are limited
     path = os.path.join(directory, "docker.sock")
-    fake = FakeEngine()
-    fake.host = f"unix://{path}"
-    server = _Server(path, type("BoundHandler", (_Handler,), {"engine": fake}))
+    server = _Server(path, handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
-        yield fake
+        yield f"unix://{path}"
     finally:
         server.shutdown()
         server.server_close()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def serve() -> Iterator[FakeEngine]:
+    """Run a ``FakeEngine`` until the generator is closed (a fixture body)."""
+    fake = FakeEngine()
+    with serve_handler(type("BoundHandler", (_Handler,), {"engine": fake})) as host:
+        fake.host = host
+        yield fake

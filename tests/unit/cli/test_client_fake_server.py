@@ -11,12 +11,9 @@ when the container "exits".  Commands run in-process through
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socketserver
-import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +22,7 @@ import pytest
 
 from cli.main import main
 from cli.stream import STDERR, STDOUT, encode_frame
+from tests.unit.cli.fakeengine import serve_handler
 
 CID = "4f2a9c0e1b7d" + "0" * 52
 TIMEOUT = 5.0
@@ -196,25 +194,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-
 @pytest.fixture
-def engine() -> tuple[FakeEngine, str]:
-    directory = tempfile.mkdtemp(prefix="berth-cli-")  # short: AF_UNIX paths are limited
-    path = os.path.join(directory, "docker.sock")
+def engine() -> Iterator[tuple[FakeEngine, str]]:
     fake = FakeEngine()
-    handler = type("BoundHandler", (Handler,), {"engine": fake})
-    server = Server(path, handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield fake, f"unix://{path}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        shutil.rmtree(directory, ignore_errors=True)
+    with serve_handler(type("BoundHandler", (Handler,), {"engine": fake})) as host:
+        yield fake, host
 
 
 def test_ps_renders_docker_table(

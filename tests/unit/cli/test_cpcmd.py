@@ -46,6 +46,7 @@ from cli.cpcmd import (
 from cli.cpcmd import (
     _local_tar as local_tar,
 )
+from tests.tarhelpers import spec_tar, tar_names
 
 # -- Go's filepath ------------------------------------------------------------------------
 
@@ -293,11 +294,6 @@ def test_cp_argv_parses_dashes_and_flags() -> None:
 # -- local tar ----------------------------------------------------------------------------------
 
 
-def tar_names(data: bytes) -> list[str]:
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        return [m.name + ("/" if m.isdir() else "") for m in tar.getmembers()]
-
-
 def test_local_tar_names_and_content(tmp_path: Path) -> None:
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
@@ -324,27 +320,6 @@ def test_local_tar_names_and_content(tmp_path: Path) -> None:
 VICTIM = b"original"
 
 
-def make_tar(*entries: tuple[str, bytes, str | bytes]) -> bytes:
-    """(name, type, data or link target)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, kind, extra in entries:
-            info = tarfile.TarInfo(name)
-            info.type = kind
-            info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-            info.mtime = 1_000_000_000
-            data = None
-            if kind == tarfile.REGTYPE:
-                assert isinstance(extra, bytes)
-                info.size = len(extra)
-                data = io.BytesIO(extra)
-            elif kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
-                assert isinstance(extra, str)
-                info.linkname = extra
-            tar.addfile(info, data)
-    return buf.getvalue()
-
-
 @pytest.fixture
 def dest(tmp_path: Path) -> Path:
     (tmp_path / "dest").mkdir()
@@ -362,14 +337,14 @@ def assert_contained(dest: Path) -> None:
 
 
 def extract(data: bytes, dest: Path, renames: list[tuple[str, str]] | None = None) -> None:
-    untar(io.BufferedReader(io.BytesIO(data)), str(dest), renames=renames)  # type: ignore[arg-type]
+    untar(io.BufferedReader(io.BytesIO(data)), str(dest), renames=renames)
 
 
 F, D, S, H = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
 
 
 def test_untar_benign_with_renames(dest: Path) -> None:
-    data = make_tar(("src", D, b""), ("src/f", F, b"x"), ("src/l", S, "f"), ("src/h", H, "src/f"))
+    data = spec_tar(("src", D, b""), ("src/f", F, b"x"), ("src/l", S, "f"), ("src/h", H, "src/f"))
     extract(data, dest, [("src", "new")])
     assert (dest / "new" / "f").read_bytes() == b"x"
     assert os.readlink(dest / "new" / "l") == "f"
@@ -378,13 +353,13 @@ def test_untar_benign_with_renames(dest: Path) -> None:
 
 
 def test_untar_root_archive_names_land_inside(dest: Path) -> None:
-    extract(make_tar(("/", D, b""), ("/etc", D, b""), ("/etc/x", F, b"1")), dest, [("/", "r")])
+    extract(spec_tar(("/", D, b""), ("/etc", D, b""), ("/etc/x", F, b"1")), dest, [("/", "r")])
     assert (dest / "r" / "etc" / "x").read_bytes() == b"1"
 
 
 def test_untar_dot_entry_leaves_the_destination_alone(dest: Path) -> None:
     dest.chmod(0o700)
-    extract(make_tar((".", D, b""), ("./a", F, b"a")), dest)
+    extract(spec_tar((".", D, b""), ("./a", F, b"a")), dest)
     assert stat.S_IMODE(dest.stat().st_mode) == 0o700
     assert (dest / "a").read_bytes() == b"a"
 
@@ -412,13 +387,13 @@ def test_untar_refuses_escapes(
     dest: Path, entries: list[tuple[str, bytes, str | bytes]], message: str
 ) -> None:
     with pytest.raises(ClientError, match=message):
-        extract(make_tar(*entries), dest)
+        extract(spec_tar(*entries), dest)
     assert_contained(dest)
 
 
 def test_untar_absolute_symlink_target_is_kept_but_never_followed(dest: Path) -> None:
     victim = str(dest.parent / "outside" / "victim")
-    extract(make_tar(("s", S, victim), ("s", F, b"replaced")), dest)
+    extract(spec_tar(("s", S, victim), ("s", F, b"replaced")), dest)
     assert (dest / "s").read_bytes() == b"replaced"
     assert_contained(dest)
 
@@ -427,9 +402,9 @@ def test_untar_never_overwrites_dir_with_file_or_back(dest: Path) -> None:
     (dest / "d").mkdir()
     (dest / "f").write_bytes(b"f")
     with pytest.raises(ClientError, match=r'cannot overwrite directory ".*/d" with non-directory'):
-        extract(make_tar(("d", F, b"x")), dest)
+        extract(spec_tar(("d", F, b"x")), dest)
     with pytest.raises(ClientError, match=r'cannot overwrite non-directory ".*/f" with directory'):
-        extract(make_tar(("f", D, b"")), dest)
+        extract(spec_tar(("f", D, b"")), dest)
 
 
 def test_untar_corrupt_tar_is_a_client_error(dest: Path) -> None:
@@ -458,5 +433,5 @@ def test_untar_random_hostile_tars_stay_inside(data: st.DataObject) -> None:
         )
         entries = data.draw(st.lists(entry, max_size=6))
         with contextlib.suppress(ClientError):
-            extract(make_tar(*entries), base / "dest")
+            extract(spec_tar(*entries), base / "dest")
         assert_contained(base / "dest")

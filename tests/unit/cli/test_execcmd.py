@@ -6,9 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
-import socketserver
-import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -24,6 +21,7 @@ from cli.client import ClientError
 from cli.execcmd import build_exec_body, check_attachable, read_env_file, start_body
 from cli.main import main
 from cli.stream import STDERR, STDOUT, encode_frame
+from tests.unit.cli.fakeengine import serve_handler
 
 # --- parsing -----------------------------------------------------------------------------
 
@@ -275,24 +273,11 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = handle_any
 
 
-class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-
 @pytest.fixture
 def engine() -> Iterator[tuple[Engine, str]]:
-    directory = tempfile.mkdtemp(prefix="berth-exec-")
-    path = os.path.join(directory, "docker.sock")
     fake = Engine()
-    server = Server(path, type("Bound", (Handler,), {"engine": fake}))
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield fake, f"unix://{path}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        shutil.rmtree(directory, ignore_errors=True)
+    with serve_handler(type("Bound", (Handler,), {"engine": fake})) as host:
+        yield fake, host
 
 
 def test_exec_inspects_creates_starts_hijacked_and_exits_with_the_code(

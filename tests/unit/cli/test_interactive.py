@@ -106,6 +106,24 @@ def stdin_with(tmp_path: Path, data: bytes) -> int:
     return os.open(path, os.O_RDONLY)
 
 
+def pump_input(
+    response: Response, files: dict[str, int], stdin: int, *, tty: bool, keys: bytes = b""
+) -> Outcome:
+    """``pump`` sending ``stdin`` (closed afterwards) to the process, output to ``files``."""
+    try:
+        return pump(
+            response,
+            stdin=True,
+            tty=tty,
+            keys=keys,
+            stdin_fd=stdin,
+            stdout_fd=files["stdout"],
+            stderr_fd=files["stderr"],
+        )
+    finally:
+        os.close(stdin)
+
+
 # --- settings and checks -----------------------------------------------------------------
 
 
@@ -265,17 +283,7 @@ def test_pump_sends_stdin_then_half_closes_and_reads_the_answer(
         sock.sendall(encode_frame(STDOUT, data.upper()))
 
     d = Daemon(theirs, daemon)
-    try:
-        outcome = pump(
-            response,
-            stdin=True,
-            tty=False,
-            stdin_fd=stdin,
-            stdout_fd=files["stdout"],
-            stderr_fd=files["stderr"],
-        )
-    finally:
-        os.close(stdin)
+    outcome = pump_input(response, files, stdin, tty=False)
     d.join()
     response.close()
     assert outcome.end == ENDED
@@ -297,17 +305,7 @@ def test_pump_keeps_reading_output_while_the_process_ignores_its_input(
             sock.sendall(chunk)
 
     d = Daemon(theirs, daemon)
-    try:
-        outcome = pump(
-            response,
-            stdin=True,
-            tty=False,
-            stdin_fd=stdin,
-            stdout_fd=files["stdout"],
-            stderr_fd=files["stderr"],
-        )
-    finally:
-        os.close(stdin)
+    outcome = pump_input(response, files, stdin, tty=False)
     d.join()
     response.close()
     assert outcome.end == ENDED
@@ -327,18 +325,7 @@ def test_pump_tty_detach_keys_end_the_stream_and_are_not_sent(
         closed.set()
 
     d = Daemon(theirs, daemon)
-    try:
-        outcome = pump(
-            response,
-            stdin=True,
-            tty=True,
-            keys=b"\x10\x11",
-            stdin_fd=stdin,
-            stdout_fd=files["stdout"],
-            stderr_fd=files["stderr"],
-        )
-    finally:
-        os.close(stdin)
+    outcome = pump_input(response, files, stdin, tty=True, keys=b"\x10\x11")
     assert outcome.detached
     response.close()
     d.join()
@@ -357,18 +344,7 @@ def test_pump_tty_releases_an_unfinished_sequence_at_the_end_of_input(
         received.append(read_to_eof(sock))
 
     d = Daemon(theirs, daemon)
-    try:
-        outcome = pump(
-            response,
-            stdin=True,
-            tty=True,
-            keys=b"\x10\x11",
-            stdin_fd=stdin,
-            stdout_fd=files["stdout"],
-            stderr_fd=files["stderr"],
-        )
-    finally:
-        os.close(stdin)
+    outcome = pump_input(response, files, stdin, tty=True, keys=b"\x10\x11")
     d.join()
     response.close()
     assert outcome.end == ENDED

@@ -43,9 +43,18 @@ from supervisor.containers.copypath import (
     parse_container_path,
 )
 from supervisor.errors import BerthError, InvalidArgument
+from tests.tarhelpers import (
+    MTIME,
+    Entry,
+    directory,
+    file,
+    hardlink,
+    make_tar,
+    symlink,
+    tar_info,
+)
 
 VICTIM = b"original"
-MTIME = 1_000_000_000
 
 
 # -- a container on disk --------------------------------------------------------------------
@@ -252,7 +261,7 @@ def raw_names(box: Box, path: str) -> list[str]:
     finally:
         source.close()
     out.seek(0)
-    names = []
+    names: list[str] = []
     while True:
         block = out.read(512)
         if not block.strip(b"\0"):
@@ -393,44 +402,6 @@ def test_write_tar_pads_a_file_that_shrank_after_its_header(box: Box) -> None:
 
 # -- extraction -------------------------------------------------------------------------------
 
-Entry = tuple[tarfile.TarInfo, bytes | None]
-
-
-def _info(name: str, kind: bytes, **kw: object) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.type = kind
-    ti.mtime = MTIME
-    ti.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    for key, value in kw.items():
-        setattr(ti, key, value)
-    return ti
-
-
-def file(name: str, data: bytes = b"", **kw: object) -> Entry:
-    ti = _info(name, tarfile.REGTYPE, **kw)
-    ti.size = len(data)
-    return ti, data
-
-
-def directory(name: str, **kw: object) -> Entry:
-    return _info(name, tarfile.DIRTYPE, **kw), None
-
-
-def symlink(name: str, target: str) -> Entry:
-    return _info(name, tarfile.SYMTYPE, linkname=target), None
-
-
-def hardlink(name: str, target: str) -> Entry:
-    return _info(name, tarfile.LNKTYPE, linkname=target), None
-
-
-def make_tar(*entries: Entry) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for ti, data in entries:
-            tar.addfile(ti, io.BytesIO(data) if data is not None else None)
-    return buf.getvalue()
-
 
 @contextlib.contextmanager
 def target(box: Box, path: str, fs: ContainerFS | None = None) -> Iterator[ExtractTarget]:
@@ -534,7 +505,7 @@ def test_extract_empty_upload_is_nothing_to_do(box: Box) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
 def test_extract_device_nodes_inside_the_root(box: Box) -> None:
-    null = _info("null", tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666)
+    null = tar_info("null", tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666)
     put(box, "/tmp", make_tar((null, None)))
     st_null = (box.root / "tmp" / "null").lstat()
     assert stat.S_ISCHR(st_null.st_mode)

@@ -35,6 +35,7 @@ from supervisor.images.archive import (
     write_docker_archive,
 )
 from supervisor.images.unpack import open_layer_stream, unpack_layer
+from tests.tarhelpers import make_tar
 
 CREATED = "2024-01-02T03:04:05.5Z"
 CREATED_S = 1704164645
@@ -88,9 +89,7 @@ def image(layers: list[bytes], *tags: str, **extra: object) -> ArchiveImage:
 
 
 def write_tar(path: Path, entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        for info, data in entries:
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    path.write_bytes(make_tar(*entries))
     return path
 
 

@@ -33,55 +33,20 @@ from supervisor.images.unpack import (
     open_layer_stream,
     unpack_layer,
 )
+from tests.tarhelpers import (
+    MTIME,
+    Entry,
+    directory,
+    file,
+    hardlink,
+    make_tar,
+    node,
+    symlink,
+    tar_info,
+)
 
 VICTIM = b"original"
 WO_OPQ = ".wh..wh..opq"
-MTIME = 1_000_000_000
-
-# -- tar building -------------------------------------------------------------------------
-
-Entry = tuple[tarfile.TarInfo, bytes | None]
-
-
-def _info(name: str, kind: bytes, **kw: object) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.type = kind
-    ti.mtime = MTIME
-    ti.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    for key, value in kw.items():
-        setattr(ti, key, value)
-    return ti
-
-
-def file(name: str, data: bytes = b"", **kw: object) -> Entry:
-    ti = _info(name, tarfile.REGTYPE, **kw)
-    ti.size = len(data)
-    return ti, data
-
-
-def directory(name: str, **kw: object) -> Entry:
-    return _info(name, tarfile.DIRTYPE, **kw), None
-
-
-def symlink(name: str, target: str, **kw: object) -> Entry:
-    return _info(name, tarfile.SYMTYPE, linkname=target, **kw), None
-
-
-def hardlink(name: str, target: str) -> Entry:
-    return _info(name, tarfile.LNKTYPE, linkname=target), None
-
-
-def node(name: str, kind: bytes, major: int = 0, minor: int = 0, **kw: object) -> Entry:
-    return _info(name, kind, devmajor=major, devminor=minor, **kw), None
-
-
-def make_tar(*entries: Entry) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for ti, data in entries:
-            tar.addfile(ti, io.BytesIO(data) if data is not None else None)
-    return buf.getvalue()
-
 
 # -- fixtures -------------------------------------------------------------------------------
 
@@ -547,7 +512,7 @@ def test_unpack_layer_parent_that_is_a_file_raises(dest: Path) -> None:
 
 def test_unpack_layer_unsupported_member_type_raises(dest: Path) -> None:
     with pytest.raises(InvalidArgument, match="unsupported type"):
-        unpack(make_tar((_info("x", b"Z"), None)), dest)
+        unpack(make_tar((tar_info("x", b"Z"), None)), dest)
 
 
 def test_unpack_layer_out_of_range_uid_raises(dest: Path) -> None:
