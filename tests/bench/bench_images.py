@@ -10,6 +10,7 @@ none is on PATH)::
     .venv/bin/python tests/bench/bench_images.py
     .venv/bin/python tests/bench/bench_images.py --runs 5 --size-mb 100
     .venv/bin/python tests/bench/bench_images.py --skip-dockerd      # berthd only
+    .venv/bin/python tests/bench/bench_images.py --cases busybox --runs 5 --via cli
 
 Everything is private and removed at the end: a berthd on a temporary data root
 (tests/daemon.py), a dockerd started exactly as tests/bench/bench_run.py does (own
@@ -30,6 +31,11 @@ Cases, each engine driven through the same Docker Engine API calls over its unix
 * commit of a small change (a file and a directory written by ``sh -c``): ``POST /commit``
   of one stopped container, 1 warm-up then ``--commits`` timed (median).
 
+``--cases`` picks some of ``big``, ``busybox`` and ``commit`` (all by default). ``--via cli``
+times pull and push as ``docker -H unix://<engine socket> pull|push`` (the docker CLI, as a
+user sees it: its own start-up and progress rendering included, the same for both engines)
+instead of the raw API calls.
+
 MB/s is the uncompressed layer size (10^6 bytes) over the seconds; the ratio column is
 berthd/dockerd (of MB/s for pull and push, of seconds for commit). Medians over ``--runs``.
 """
@@ -48,6 +54,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -70,6 +77,7 @@ TARGET_PULL = 1.5  # berthd MB/s >= 1.5x dockerd's
 TARGET_PUSH = 2.0  # berthd MB/s >= 2x dockerd's
 TARGET_COMMIT = 1.0  # berthd commit time <= dockerd's
 ANONYMOUS = "e30="
+CLI_CONFIG = "/nonexistent/bench-docker-config"  # the docker CLI: no stored credentials
 CHANGE = "echo bench > /root/changed && mkdir -p /opt/bench && echo y > /opt/bench/y"
 
 log = bench_run.log
@@ -82,9 +90,11 @@ class EngineError(RuntimeError):
 class Engine:
     """One engine (berthd or dockerd) spoken to over its unix socket."""
 
-    def __init__(self, name: str, host: str) -> None:
+    def __init__(self, name: str, host: str, *, via_cli: bool = False) -> None:
         self.name = name
+        self.host = host
         self.socket = bench_run.socket_path(host)
+        self.via_cli = via_cli
 
     def request(
         self,
@@ -144,7 +154,27 @@ class Engine:
         if status != 201:
             raise EngineError(f"{self.name}: tag {source}: {status} {payload[:300]!r}")
 
+    def cli(self, *args: str) -> tuple[float, str]:
+        """``docker -H <engine> args...`` to its exit: seconds and its output."""
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [bench_run.DOCKER, "-H", self.host, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "DOCKER_CONFIG": CLI_CONFIG},
+        )
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise EngineError(f"{self.name}: docker {' '.join(args)}: {proc.stderr.strip()[:300]}")
+        return elapsed, proc.stdout
+
     def push(self, repo: str, tag: str) -> float:
+        if self.via_cli:
+            elapsed, out = self.cli("push", f"{repo}:{tag}")
+            if "Mounted from" in out or "Layer already exists" in out:
+                log(f"warning: {self.name} push of {repo}:{tag} skipped an upload")
+            return elapsed
         start = time.perf_counter()
         msgs = self.stream("POST", f"/images/{repo}/push", params={"tag": tag})
         elapsed = time.perf_counter() - start
@@ -155,6 +185,11 @@ class Engine:
         return elapsed
 
     def pull(self, repo: str, tag: str) -> float:
+        if self.via_cli:
+            elapsed, out = self.cli("pull", f"{repo}:{tag}")
+            if "Already exists" in out:
+                log(f"warning: {self.name} already had a layer of {repo}:{tag}")
+            return elapsed
         start = time.perf_counter()
         msgs = self.stream("POST", "/images/create", params={"fromImage": repo, "tag": tag})
         elapsed = time.perf_counter() - start
@@ -411,13 +446,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-dockerd", action="store_true")
     parser.add_argument("--no-install", action="store_true", help="never apt-get docker.io")
     parser.add_argument("--storage-driver", choices=["auto", "overlay2", "vfs"], default="auto")
+    parser.add_argument(
+        "--cases",
+        default="big,busybox,commit",
+        help="comma-separated: big, busybox, commit (default: all)",
+    )
+    parser.add_argument(
+        "--via",
+        choices=["api", "cli"],
+        default="api",
+        help="time pull/push through the Engine API (default) or the docker CLI",
+    )
     args = parser.parse_args(argv)
+    wanted = {c.strip() for c in args.cases.split(",") if c.strip()}
+    if not wanted <= {"big", "busybox", "commit"}:
+        parser.error(f"unknown case in --cases: {', '.join(sorted(wanted))}")
+    via_cli = args.via == "cli"
     if os.geteuid() != 0:
         log("warning: not root; berthd and dockerd need root")
 
     size = args.size_mb * 1_000_000
-    log(f"building the {args.size_mb} MB image")
-    big = big_tar(size)
+    big = b""
+    if "big" in wanted:
+        log(f"building the {args.size_mb} MB image")
+        big = big_tar(size)
     busybox = bench_run.busybox_tar_bytes()
     cases = [
         (Case(f"pull {args.size_mb} MB image (1 layer)", len(big)), "rate", TARGET_PULL),
@@ -431,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with contextlib.ExitStack() as stack:
         berth = stack.enter_context(berthd())
-        engines = [Engine("berthd", berth.host)]
+        engines = [Engine("berthd", berth.host, via_cli=via_cli)]
         if args.skip_dockerd:
             notes.append("dockerd skipped (--skip-dockerd)")
         else:
@@ -451,18 +503,23 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 docker = stack.enter_context(started)
                 notes.append(f"dockerd {docker.version()}, storage driver {docker.storage_driver}")
-                engine = Engine("dockerd", docker.host)
+                engine = Engine("dockerd", docker.host, via_cli=via_cli)
                 # start_dockerd imported busybox: it would hold the busybox layer a pull needs.
                 engine.rmi(bench_run.IMAGE)
                 engines.append(engine)
-        transfer_runs(engines, "big", big, args.runs, push_big, pull_big, notes)
-        transfer_runs(engines, "busybox", busybox, args.runs, push_bb, pull_bb, notes)
-        commit_runs(engines, busybox, args.commits, commit)
+        if "big" in wanted:
+            transfer_runs(engines, "big", big, args.runs, push_big, pull_big, notes)
+        if "busybox" in wanted:
+            transfer_runs(engines, "busybox", busybox, args.runs, push_bb, pull_bb, notes)
+        if "commit" in wanted:
+            commit_runs(engines, busybox, args.commits, commit)
     notes.append(
         f"medians of {args.runs} runs (pull, push), engines alternating first; "
-        "MB = 10^6 bytes of uncompressed layer"
+        "MB = 10^6 bytes of uncompressed layer; "
+        + ("pull/push timed through the docker CLI" if via_cli else "timed through the Engine API")
     )
-    report(cases, notes)
+    kinds = ["big", "big", "busybox", "busybox", "commit"]  # of the cases, in order
+    report([c for c, kind in zip(cases, kinds, strict=True) if kind in wanted], notes)
     return 0
 
 
