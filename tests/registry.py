@@ -9,6 +9,8 @@ until ``/v2/`` answers and stops it at the end::
         ...
     with running_registry(auth=("user", "pass")) as reg:
         ...
+    with running_registry(token=TokenAuth(realm, service, issuer, cert_path)) as reg:
+        ...                                           # Bearer tokens (tests/token_issuer.py)
 
 Session fixtures can wrap it (``yield from`` inside a ``with``). The process is the
 test's own child: it is stopped by pid (SIGTERM, then SIGKILL after 5 s).
@@ -33,6 +35,18 @@ import attrs
 REGISTRY_BINARY = Path(os.environ.get("BERTH_TEST_REGISTRY", "/usr/bin/docker-registry"))
 HTPASSWD_BINARY = "htpasswd"
 START_TIMEOUT = 15.0
+
+
+@attrs.frozen
+class TokenAuth:
+    """distribution's ``auth: token:`` section: where clients get tokens, and what the
+    registry checks in them (``iss``, ``aud`` = service, a signature chaining to the
+    certificates in ``rootcertbundle``)."""
+
+    realm: str
+    service: str
+    issuer: str
+    rootcertbundle: Path
 
 
 class RegistryUnavailable(Exception):
@@ -76,7 +90,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _config(port: int, storage: Path, htpasswd: Path | None) -> str:
+def _config(port: int, storage: Path, htpasswd: Path | None, token: TokenAuth | None) -> str:
     lines = [
         "version: 0.1",
         "log:",
@@ -103,6 +117,15 @@ def _config(port: int, storage: Path, htpasswd: Path | None) -> str:
             "  htpasswd:",
             "    realm: basic-realm",
             f"    path: {htpasswd}",
+        ]
+    elif token is not None:
+        lines += [
+            "auth:",
+            "  token:",
+            f"    realm: {token.realm}",
+            f"    service: {token.service}",
+            f"    issuer: {token.issuer}",
+            f"    rootcertbundle: {token.rootcertbundle}",
         ]
     return "\n".join(lines) + "\n"
 
@@ -132,12 +155,17 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def running_registry(
-    *, auth: tuple[str, str] | None = None, root: Path | None = None
+    *,
+    auth: tuple[str, str] | None = None,
+    token: TokenAuth | None = None,
+    root: Path | None = None,
 ) -> Iterator[RunningRegistry]:
     """Start a registry, yield where it is, stop it (and remove its directory if made here).
 
     Args:
         auth: ``(username, password)`` to put the registry behind htpasswd Basic auth.
+        token: put the registry behind Bearer token auth instead (the token server is the
+            caller's: see tests/token_issuer.py).
         root: a directory to keep config, storage and log in (kept afterwards); by default
             a fresh temporary directory, removed at the end.
 
@@ -147,6 +175,8 @@ def running_registry(
     """
     if not registry_available():
         raise RegistryUnavailable(f"{REGISTRY_BINARY} not found (apt-get install docker-registry)")
+    if auth is not None and token is not None:
+        raise ValueError("a registry has one auth method: htpasswd or token, not both")
     own_root = root is None
     base = Path(tempfile.mkdtemp(prefix="berth-registry-")) if root is None else root
     try:
@@ -166,7 +196,7 @@ def running_registry(
         for _try in range(3):  # the free port may be taken between probe and bind
             port = _free_port()
             config = base / "config.yml"
-            config.write_text(_config(port, storage, htpasswd))
+            config.write_text(_config(port, storage, htpasswd, token))
             with log_path.open("ab") as log_file:
                 proc = subprocess.Popen(
                     [str(REGISTRY_BINARY), "serve", str(config)],

@@ -6,7 +6,8 @@ Theory of operation: a registry that wants credentials answers 401 with
 a ``Bearer`` challenge names a token server (``realm``), a ``service`` and the ``scope``
 needed, and :func:`token_request` builds the request that trades credentials for a token
 there (Docker's token spec: GET with Basic credentials, or an OAuth2 POST with the
-``identitytoken`` as refresh token), :func:`parse_token_response` reads the answer.
+``identitytoken`` as refresh token), :func:`parse_token_response` reads the answer. When a
+token is refused, :func:`challenge_error` reads why from the new challenge (RFC 6750).
 Credentials reach the daemon from the client in Docker's ``X-Registry-Auth`` header,
 decoded by :func:`decode_registry_auth`.
 
@@ -195,6 +196,51 @@ def find_challenge(challenges: Sequence[Challenge], scheme: str) -> Challenge | 
     for challenge in challenges:
         if challenge.scheme == scheme:
             return challenge
+    return None
+
+
+@attrs.frozen
+class ChallengeError:
+    """An RFC 6750 §3.1 ``error`` in a Bearer challenge, as Docker words it."""
+
+    code: str  # "unauthorized" or "denied" (errcode's UNAUTHORIZED / DENIED, lower-cased)
+    message: str
+
+    @property
+    def denied(self) -> bool:
+        return self.code == "denied"
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+# The errcode messages distribution's client falls back on without ``error_description``.
+_BEARER_ERRORS = {
+    "invalid_token": ("unauthorized", "authentication required"),
+    "insufficient_scope": ("denied", "requested access to the resource is denied"),
+}
+
+
+def challenge_error(challenges: Sequence[Challenge]) -> ChallengeError | None:
+    """What a 401's Bearer challenge says went wrong, if it says.
+
+    A token registry answers a token that lacks an action with ``error="insufficient_scope"``
+    (distribution's token access controller): the credentials were fine, the account may
+    not do that. Docker's client (distribution ``registry/client/errors.go``) reports that
+    as ``denied: requested access to the resource is denied`` and ``invalid_token`` as
+    ``unauthorized: authentication required``, in both cases preferring the challenge's
+    ``error_description``. Other errors (``invalid_request``) and other schemes: None.
+    """
+    for challenge in challenges:
+        if challenge.scheme != "bearer":
+            continue
+        known = _BEARER_ERRORS.get(challenge.params.get("error", ""))
+        if known is None:
+            continue
+        code, fallback = known
+        return ChallengeError(
+            code=code, message=challenge.params.get("error_description") or fallback
+        )
     return None
 
 

@@ -22,7 +22,10 @@ pure :mod:`~supervisor.images.registry.protocol`; what manifests mean by
 :mod:`~supervisor.images.registry.manifest`.
 
 Errors: :class:`~supervisor.errors.Unauthorized` (401), :class:`~supervisor.errors.Forbidden`
-(403), :class:`~supervisor.errors.NotFound` (404, in Docker's words: ``manifest for
+(403; also a 401 whose Bearer challenge says ``insufficient_scope``, the token lacking the
+action: ``denied: requested access to the resource is denied``, and on a manifest fetch
+Docker's 404 ``pull access denied for <name>, repository does not exist or may require
+'docker login': denied: ...``), :class:`~supervisor.errors.NotFound` (404, in Docker's words: ``manifest for
 localhost:5000/x:nope not found: manifest unknown: manifest unknown``),
 :class:`~supervisor.images.registry.manifest.DigestMismatch` (400) for content that does
 not hash to its digest, :class:`~supervisor.images.registry.http.ConnectionFailed` (500)
@@ -190,7 +193,7 @@ class RegistryClient:
         # (index.docker.io), nor to an upload or redirect location elsewhere.
         return origin == self.origin
 
-    async def _token(self, scopes: Sequence[str], *, force: bool) -> str:
+    async def _token(self, scopes: Sequence[str], *, force: bool, label: str) -> str:
         if self._credentials is not None and self._credentials.registrytoken:
             return self._credentials.registrytoken  # Docker passes it through as is
         assert self._bearer is not None  # only called once a Bearer challenge was seen
@@ -201,13 +204,17 @@ class RegistryClient:
                 for have, cached in self._tokens.items():
                     if cached.deadline > now and _covers(have, key):
                         return cached.token
-            token = await self._fetch_token(self._bearer, key)
+            token = await self._fetch_token(self._bearer, key, label=label)
             self._tokens[key] = _CachedToken(token.token, now + token.expires_in - TOKEN_MARGIN)
             return token.token
 
     async def _fetch_token(
-        self, challenge: Challenge, scopes: Sequence[str], *, offline: bool = False
+        self, challenge: Challenge, scopes: Sequence[str], *, label: str, offline: bool = False
     ) -> auth.Token:
+        """Trade the credentials for a token. ``label`` names the registry request that
+        needed it: Go's client reports a refused token as that request's error
+        (``Get "http://127.0.0.1:5000/v2/": unauthorized: incorrect username or password``).
+        """
         request = auth.token_request(challenge, scopes, self._credentials, offline=offline)
         response = await self._http.request(
             request.method, request.url, headers=request.headers, body=request.body
@@ -217,19 +224,22 @@ class RegistryClient:
         if response.status != 200:
             message = error_message(response.status, body, response.reason)
             if response.status == 401:
-                raise Unauthorized(message)
+                raise Unauthorized(f"{label}: {message}")
             if response.status == 403:
-                raise Forbidden(message)
+                raise Forbidden(f"{label}: {message}")
             raise BerthError(
-                f"failed to fetch an authorization token from {challenge.realm}: {message}"
+                f"{label}: failed to fetch an authorization token from {challenge.realm}: {message}"
             )
         token = auth.parse_token_response(body)
         self._log.debug("registry.token_fetched", scopes=list(scopes), expires_in=token.expires_in)
         return token
 
-    async def _auth_headers(self, scopes: Sequence[str], *, force: bool) -> list[tuple[str, str]]:
+    async def _auth_headers(
+        self, scopes: Sequence[str], *, force: bool, label: str
+    ) -> list[tuple[str, str]]:
         if self._bearer is not None:
-            return [("Authorization", f"Bearer {await self._token(scopes, force=force)}")]
+            token = await self._token(scopes, force=force, label=label)
+            return [("Authorization", f"Bearer {token}")]
         if self._basic and self._credentials is not None:
             header = auth.basic_header(self._credentials.username, self._credentials.password)
             return [("Authorization", header)]
@@ -267,9 +277,12 @@ class RegistryClient:
         origin = origin or self.origin
         ours = self._is_ours(origin)
         sent_auth = False
+        label = f'{method.capitalize()} "{origin.url(target)}"'
         for attempt in range(2):
             auth_headers = (
-                await self._auth_headers(scopes, force=attempt > 0 and sent_auth) if ours else []
+                await self._auth_headers(scopes, force=attempt > 0 and sent_auth, label=label)
+                if ours
+                else []
             )
             sent_auth = bool(auth_headers)
             response = await self._http.request(
@@ -286,12 +299,30 @@ class RegistryClient:
             await response.aclose()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _fail(self, response: Response, *, not_found: str | None = None) -> NoReturn:
-        """Raise the error class for a response the caller did not expect."""
+    async def _fail(
+        self, response: Response, *, not_found: str | None = None, denied: str | None = None
+    ) -> NoReturn:
+        """Raise the error class for a response the caller did not expect.
+
+        ``not_found`` and ``denied`` prefix a 404 and a refusal of access the way Docker's
+        pull words them (``manifest for x:1 not found: ...``, ``pull access denied for x,
+        repository does not exist or may require 'docker login': denied: ...``, a 404 too).
+        """
         async with response:
             body = await response.read(ERROR_BODY_LIMIT) if response.method != "HEAD" else b""
         message = error_message(response.status, body, response.reason)
         status = response.status
+        if status in (401, 403):
+            refusal = auth.challenge_error(
+                auth.parse_challenges(response.header_all("www-authenticate"))
+            )
+            if refusal is not None:
+                message = str(refusal)
+            is_denied = message.startswith("denied:")
+            if is_denied and denied is not None:
+                raise NotFound(f"{denied}: {message}")
+            if is_denied:
+                raise Forbidden(message)
         if status == 401:
             raise Unauthorized(message)
         if status == 403:
@@ -301,6 +332,13 @@ class RegistryClient:
         if status == 404:
             raise NotFound(message)
         raise BerthError(f'{response.method.capitalize()} "{response.url}": {message}')
+
+    def _pull_denied(self, repo: str) -> str:
+        name = references.familiar(f"{self.domain}/{repo}")
+        return (
+            f"pull access denied for {name}, repository does not exist or may require"
+            " 'docker login'"
+        )
 
     def _familiar(self, repo: str, ref: str) -> str:
         name = references.familiar(f"{self.domain}/{repo}")
@@ -329,7 +367,8 @@ class RegistryClient:
         if bearer is not None and bearer.realm:
             await response.aclose()
             self._bearer = bearer
-            token = await self._fetch_token(bearer, (), offline=True)
+            label = f'Get "{self.origin.url("/v2/")}"'
+            token = await self._fetch_token(bearer, (), label=label, offline=True)
             return token.refresh_token
         if not self._learn(response, sent_auth=False):
             await self._fail(response)
@@ -366,7 +405,9 @@ class RegistryClient:
         )
         if response.status != 200:
             await self._fail(
-                response, not_found=f"manifest for {self._familiar(repo, reference)} not found"
+                response,
+                not_found=f"manifest for {self._familiar(repo, reference)} not found",
+                denied=self._pull_denied(repo),
             )
         async with response:
             raw = await response.read(MANIFEST_LIMIT)
@@ -398,7 +439,9 @@ class RegistryClient:
             return None
         if response.status != 200:
             await self._fail(
-                response, not_found=f"manifest for {self._familiar(repo, reference)} not found"
+                response,
+                not_found=f"manifest for {self._familiar(repo, reference)} not found",
+                denied=self._pull_denied(repo),
             )
         await response.aclose()
         content_type = response.header("content-type")

@@ -15,8 +15,10 @@ from supervisor.errors import InvalidArgument
 from supervisor.images.registry.auth import (
     CATALOG_SCOPE,
     Challenge,
+    ChallengeError,
     Credentials,
     basic_header,
+    challenge_error,
     decode_registry_auth,
     encode_registry_auth,
     find_challenge,
@@ -359,3 +361,41 @@ def test_token_request_refresh_grant_minimal_and_offline() -> None:
 def test_token_request_nothing_to_ask_is_bare_realm() -> None:
     request = token_request(Challenge("bearer", {"realm": "https://t/token"}), [], None)
     assert request.url == "https://t/token"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (
+            'Bearer realm="r",service="s",scope="repository:a:pull,push",error="insufficient_scope"',
+            ChallengeError("denied", "requested access to the resource is denied"),
+        ),
+        (
+            'Bearer realm="r",error="invalid_token",error_description="token expired"',
+            ChallengeError("unauthorized", "token expired"),
+        ),
+        ('Bearer realm="r",error="invalid_request"', None),
+        ('Bearer realm="r",service="s"', None),
+        ('Basic realm="r",error="insufficient_scope"', None),
+        (
+            'Basic realm="b", Bearer realm="r",error="insufficient_scope"',
+            ChallengeError("denied", "requested access to the resource is denied"),
+        ),
+    ],
+    ids=[
+        "insufficient-scope",
+        "invalid-token-described",
+        "other-error",
+        "no-error",
+        "basic",
+        "second-challenge",
+    ],
+)
+def test_challenge_error_table(header: str, expected: ChallengeError | None) -> None:
+    assert challenge_error(parse_challenges(header)) == expected
+
+
+def test_challenge_error_renders_as_docker() -> None:
+    refusal = ChallengeError("denied", "requested access to the resource is denied")
+    assert refusal.denied
+    assert str(refusal) == "denied: requested access to the resource is denied"

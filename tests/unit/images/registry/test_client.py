@@ -9,7 +9,7 @@ import base64
 import json
 import os
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -100,10 +100,14 @@ async def test_bearer_anonymous_token_for_public_pull() -> None:
 
 async def test_bearer_wrong_password_unauthorized_with_token_server_message() -> None:
     registry = FakeRegistry(users={"alice": "s3cret"})
-    async with registry_and_client(registry, Credentials("alice", "wrong")) as (_server, client):
+    async with registry_and_client(registry, Credentials("alice", "wrong")) as (server, client):
         with pytest.raises(Unauthorized) as info:
             await client.get_manifest("app", "v1")
-    assert str(info.value) == "unauthorized: incorrect username or password"
+    # Go reports the token server's refusal as the error of the request that needed it.
+    assert str(info.value) == (
+        f'Get "http://{server.address}/v2/app/manifests/v1": '
+        "unauthorized: incorrect username or password"
+    )
 
 
 async def test_bearer_identity_token_posts_refresh_grant() -> None:
@@ -267,7 +271,8 @@ def test_familiar_names_for_docker_hub() -> None:
     [
         (
             error_reply(403, "DENIED", "requested access to the resource is denied"),
-            Forbidden,
+            NotFound,  # Docker's pull turns DENIED into a 404 with a hint to log in
+            "repository does not exist or may require 'docker login': "
             "denied: requested access to the resource is denied",
         ),
         (
@@ -642,3 +647,56 @@ async def test_fetch_blob_every_attempt_broken_keeps_partial(tmp_path: Path) -> 
         with pytest.raises(ConnectionFailed, match="unexpected EOF"):
             await client.fetch_blob("app", BLOB_DIGEST, dest, size=len(BLOB))
     assert dest.read_bytes() == BLOB[:3000]  # three attempts, each resumed: ready for a fourth
+
+
+def refusing_token_registry(
+    error: str, description: str | None = None
+) -> Callable[[Request], Reply]:
+    """A token registry whose tokens never carry the access asked for: every request but
+    ``/token`` is a 401 with RFC 6750 ``error`` (as distribution answers a token that lacks
+    the action), after the token was fetched."""
+
+    def handle(request: Request) -> Reply:
+        if request.path == "/token":
+            return json_reply(200, {"token": "weak", "expires_in": 300})
+        challenge = f'Bearer realm="http://{request.headers["host"]}/token",service="s"'
+        if request.headers.get("authorization") == "Bearer weak":
+            challenge += f',scope="repository:app:pull,push",error="{error}"'
+            if description is not None:
+                challenge += f',error_description="{description}"'
+        return error_reply(
+            401, "UNAUTHORIZED", "authentication required", [("WWW-Authenticate", challenge)]
+        )
+
+    return handle
+
+
+async def test_insufficient_scope_on_push_is_denied(tmp_path: Path) -> None:
+    blob = tmp_path / "blob"
+    blob.write_bytes(BLOB)
+    handler = refusing_token_registry("insufficient_scope")
+    async with serve(handler) as server, RegistryClient(server.address) as client:
+        with pytest.raises(Forbidden) as info:
+            await client.upload_blob("app", blob, BLOB_DIGEST, len(BLOB))
+    assert str(info.value) == "denied: requested access to the resource is denied"
+
+
+async def test_insufficient_scope_on_pull_is_docker_pull_access_denied() -> None:
+    handler = refusing_token_registry("insufficient_scope", "no pulling app")
+    async with serve(handler) as server, RegistryClient(server.address) as client:
+        with pytest.raises(NotFound) as info:
+            await client.get_manifest("app", "v1")
+    assert str(info.value) == (
+        f"pull access denied for {server.address}/app, repository does not exist or may "
+        "require 'docker login': denied: no pulling app"
+    )
+
+
+async def test_invalid_token_is_unauthorized() -> None:
+    async with (
+        serve(refusing_token_registry("invalid_token")) as server,
+        RegistryClient(server.address) as client,
+    ):
+        with pytest.raises(Unauthorized) as info:
+            await client.tags("app")
+    assert str(info.value) == "unauthorized: authentication required"
