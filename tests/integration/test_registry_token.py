@@ -9,7 +9,6 @@ The error texts are what dockerd 20.10 prints against the same registry and toke
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -19,21 +18,14 @@ import pytest
 
 from tests.daemon import Daemon
 from tests.integration.test_cli_images import DIGEST, Cli
-from tests.registry import RegistryUnavailable
-from tests.token_issuer import READER, WRITER, TokenRegistry, running_token_registry
+from tests.token_issuer import READER, WRITER, TokenRegistry, token_registry_or_skip
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
 def token_registry() -> Iterator[TokenRegistry]:
-    try:
-        with running_token_registry() as reg:
-            yield reg
-    except RegistryUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"a registry is needed under CI: {exc}")
-        pytest.skip(str(exc))
+    yield from token_registry_or_skip()
 
 
 @pytest.fixture(scope="module")
