@@ -19,7 +19,7 @@ refuses the push). No credentials: an anonymous token with no access at all. Wro
 credentials: 401 with ``{"details": "incorrect username or password"}`` (Docker Hub's
 auth server body).
 
-    with TokenIssuer({"alice": Account("pw", {"pull", "push"})}) as issuer:
+    with TokenIssuer({"alice": Account("pw", frozenset({"pull", "push"}))}) as issuer:
         issuer.realm, issuer.cert_path, issuer.requests ...
 
 Resource handling: the server thread is joined on exit (``shutdown``), the key material
@@ -61,7 +61,7 @@ TOKEN_LIFETIME = 300  # seconds
 @attrs.frozen
 class Account:
     password: str
-    actions: frozenset[str] = attrs.field(converter=frozenset)  # e.g. {"pull", "push"}
+    actions: frozenset[str]  # e.g. frozenset({"pull", "push"})
 
 
 @attrs.frozen
@@ -207,7 +207,7 @@ def _handler_for(issuer: TokenIssuer) -> type[BaseHTTPRequestHandler]:
             url = urllib.parse.urlsplit(self.path)
             query = urllib.parse.parse_qs(url.query)
             scopes = tuple(s for value in query.get("scope", []) for s in value.split(" ") if s)
-            service = (query.get("service") or [None])[0]
+            service = query.get("service", [""])[0] or None
             if url.path != "/token":
                 self._answer(404, {"details": "not found"})
                 return
@@ -253,8 +253,8 @@ def _basic_user(header: str | None) -> tuple[str, str] | None:
 WRITER = ("writer", "w-s3cret")  # may pull and push everywhere
 READER = ("reader", "r-s3cret")  # may only pull
 ACCOUNTS = {
-    WRITER[0]: Account(WRITER[1], {"pull", "push"}),
-    READER[0]: Account(READER[1], {"pull"}),
+    WRITER[0]: Account(WRITER[1], frozenset({"pull", "push"})),
+    READER[0]: Account(READER[1], frozenset({"pull"})),
 }
 
 
