@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +28,67 @@ CHUNK = 1 << 20
 
 class DigestMismatch(InvalidArgument):
     pass
+
+
+class Abandoned(Exception):
+    """The download a :class:`GrowingFile` follows failed or was cancelled."""
+
+
+class GrowingFile:
+    """A blocking reader of an ingest file that a download is still appending to, so a
+    worker thread can unpack a layer while it arrives.
+
+    The writer (the trio task downloading) calls :meth:`advanced` after each write and
+    :meth:`finished` or :meth:`abandon` at the end; :meth:`read` blocks in the worker
+    thread until there is something new, like a pipe. A tick counter, read before each
+    attempt, means a wake-up that comes between a short read and the wait is never lost.
+
+    What was read is not trusted for more than what it is: the download may restart from
+    the beginning (a registry that ignores ``Range``), so whoever unpacks from it checks
+    the result (the diff id) and falls back to the verified blob when it does not match.
+
+    Resource handling: the caller closes it (:meth:`close`) once the reading thread is done.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 -- closed by close()
+        self._cond = threading.Condition()
+        self._ticks = 0
+        self._done = False
+        self._abandoned = False
+
+    def advanced(self) -> None:
+        with self._cond:
+            self._ticks += 1
+            self._cond.notify_all()
+
+    def finished(self) -> None:
+        """The download is complete and its file closed: read to the end now."""
+        with self._cond:
+            self._done = True
+            self._cond.notify_all()
+
+    def abandon(self) -> None:
+        """The download failed: the reader raises :class:`Abandoned` from now on."""
+        with self._cond:
+            self._abandoned = True
+            self._cond.notify_all()
+
+    def read(self, n: int = -1, /) -> bytes:
+        while True:
+            with self._cond:
+                if self._abandoned:
+                    raise Abandoned("the download was abandoned")
+                ticks, done = self._ticks, self._done
+            data = self._file.read(n)
+            if data or done:
+                return data  # b"" only at the end of a finished download
+            with self._cond:
+                while self._ticks == ticks and not self._done and not self._abandoned:
+                    self._cond.wait()
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def check_digest(digest: str) -> str:
@@ -96,6 +158,18 @@ class ContentStore:
         with open(partial, "rb") as f:
             os.fsync(f.fileno())
         os.replace(partial, final)
+        return final
+
+    def commit_bytes(self, digest: str, data: bytes) -> Path:
+        """Store ``data``, already hashed to ``digest`` by the caller, as :meth:`commit`
+        does a file: written beside, synced, renamed. Blocking: run in a worker thread."""
+        tmp = self.ingest / f"{check_digest(digest)}.bytes"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        final = self.path(digest)
+        os.replace(tmp, final)
         return final
 
     def write_bytes(self, data: bytes) -> str:

@@ -9,7 +9,9 @@ A layer directory appears under its final name only once completely unpacked
 
 from __future__ import annotations
 
+import array
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -20,8 +22,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
+import attrs
 import structlog
 import trio
 
@@ -69,11 +72,55 @@ class _TeeReader:
         return "sha256:" + self.sha.hexdigest()
 
 
+@attrs.frozen
+class Unpacked:
+    """A layer unpacked into ``work/diff`` (and its tar copy in ``work/layer.tar`` when
+    kept), verified against its diff id but not yet under its chain id."""
+
+    work: Path
+    diff_id: str
+    size: int  # bytes of file content
+    tar_size: int  # bytes of the uncompressed tar
+    keep_tar: bool
+
+
 def chain_id(parent: str | None, diff_id: str) -> ChainId:
     """OCI: ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
     if parent is None:
         return ChainId(diff_id)
     return ChainId("sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest())
+
+
+_FS_IOC_GETFLAGS = 0x80086601
+_FS_IOC_SETFLAGS = 0x40086602
+_FS_TOPDIR_FL = 0x00020000
+
+
+def spread_subdirectories(path: Path) -> bool:
+    """Mark ``path`` as a top of directory hierarchies (``chattr +T``), so ext4 places
+    each new subdirectory (a layer being unpacked) in a block group of its own choosing
+    instead of its parent's. Best effort: False where the filesystem has no such flag.
+
+    Why: ext4 without a journal does not reuse an inode freed in the last minute (more
+    while its inode block is dirty) and checks each such one it passes, so in a group
+    where a layer was just deleted every new file costs ten times as much (busybox's
+    270 symlinks: ~80 ms instead of ~8 ms on this project's machines).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        flags = array.array("l", [0])
+        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, flags, True)
+        if not flags[0] & _FS_TOPDIR_FL:
+            flags[0] |= _FS_TOPDIR_FL
+            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, flags, True)
+    except OSError:  # ENOTTY/EOPNOTSUPP: not ext2/3/4; EPERM: not root
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def now_rfc3339() -> str:
@@ -94,6 +141,7 @@ class ImageStore:
         self.layers_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        spread_subdirectories(self.tmp_dir)
         self._limiter = trio.CapacityLimiter(2)
         self.content = ContentStore(root)
         self.content.sweep_ingest()
@@ -188,43 +236,71 @@ class ImageStore:
         Errors: InvalidArgument for a hostile tar; DigestMismatch when the content is not
         ``expected_diff_id``. Nothing is registered then.
         """
-        layer = await trio.to_thread.run_sync(
-            self._register_layer_sync,
-            path,
-            parent,
-            expected_diff_id,
-            keep_tar,
-            limiter=self._limiter,
-        )
-        await self._db.run(rows.put_layer, layer)
-        if keep_tar:
-            await self._db.run(
-                rows.put_layer_blob, layer.diff_id, layer.diff_id, LAYER_TAR, layer.tar_size
-            )
-        return layer
 
-    def _register_layer_sync(
-        self, path: Path, parent: ChainId | None, expected: str | None, keep_tar: bool
-    ) -> Layer:
+        def unpack() -> Unpacked:
+            with open(path, "rb") as raw:
+                return self.unpack_sync(raw, expected_diff_id=expected_diff_id, keep_tar=keep_tar)
+
+        unpacked = await trio.to_thread.run_sync(unpack, limiter=self._limiter)
+        return await self.register_unpacked(unpacked, parent=parent)
+
+    def unpack_sync(
+        self, raw: BinaryIO, *, expected_diff_id: str | None, keep_tar: bool
+    ) -> Unpacked:
+        """Unpack the layer read from ``raw`` into a work directory under ``tmp/``, not
+        yet registered (:meth:`register_unpacked` does that; :meth:`discard` forgets it).
+        Blocking: run in a worker thread. ``raw`` may be a download still in progress: the
+        unpacking needs no parent, so it can start before the layers below are in.
+
+        Errors: as :meth:`register_layer_file`; the work directory is removed then.
+        """
         work = Path(tempfile.mkdtemp(dir=self.tmp_dir, prefix="layer-"))
         tar_copy = work / "layer.tar"
         try:
             dest = work / "diff"
             dest.mkdir()
-            with (
-                open(path, "rb") as raw,
-                open(tar_copy, "wb") if keep_tar else contextlib.nullcontext() as copy,
-            ):
+            with open(tar_copy, "wb") if keep_tar else contextlib.nullcontext() as copy:
                 reader = _TeeReader(open_layer_stream(raw), copy)
                 stats = unpack_layer(reader, dest)  # type: ignore[arg-type]
                 reader.drain()
             diff_id = reader.digest
-            if expected is not None and diff_id != expected:
+            if expected_diff_id is not None and diff_id != expected_diff_id:
                 raise DigestMismatch(
-                    f"layer content is {diff_id}, the image config says {expected}"
+                    f"layer content is {diff_id}, the image config says {expected_diff_id}"
                 )
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        return Unpacked(
+            work=work,
+            diff_id=diff_id,
+            size=stats.content_bytes,
+            tar_size=reader.size,
+            keep_tar=keep_tar,
+        )
+
+    async def register_unpacked(self, unpacked: Unpacked, *, parent: ChainId | None) -> Layer:
+        """Move an unpacked layer under its chain id on top of ``parent`` and write its
+        rows (the layer directory first, so a row always names a complete directory)."""
+        layer = await trio.to_thread.run_sync(self._install_sync, unpacked, parent)
+        await self._db.run(rows.put_layer, layer)
+        if unpacked.keep_tar:
+            await self._db.run(
+                rows.put_layer_blob, layer.diff_id, layer.diff_id, LAYER_TAR, layer.tar_size
+            )
+        return layer
+
+    @staticmethod
+    def discard(unpacked: Unpacked) -> None:
+        """Forget an unpacked layer that will not be registered. Blocking."""
+        shutil.rmtree(unpacked.work, ignore_errors=True)
+
+    def _install_sync(self, unpacked: Unpacked, parent: ChainId | None) -> Layer:
+        work, diff_id = unpacked.work, unpacked.diff_id
+        tar_copy = work / "layer.tar"
+        try:
             chain = chain_id(parent, diff_id)
-            if keep_tar and not self.content.exists(diff_id):
+            if unpacked.keep_tar and not self.content.exists(diff_id):
                 self.content.commit(diff_id, tar_copy, verified=True)
             final = self.layers_dir / chain.removeprefix("sha256:")
             if final.exists():
@@ -236,8 +312,8 @@ class ImageStore:
                 chain_id=chain,
                 diff_id=diff_id,
                 parent=parent,
-                size=stats.content_bytes,
-                tar_size=reader.size,
+                size=unpacked.size,
+                tar_size=unpacked.tar_size,
             )
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)

@@ -108,6 +108,15 @@ class ManifestHead:
 
 
 @attrs.frozen
+class UploadSession:
+    """An open blob upload: where its next request goes."""
+
+    repo: str
+    origin: Origin
+    target: str
+
+
+@attrs.frozen
 class _CachedToken:
     token: str = attrs.field(repr=False)
     deadline: float  # trio.current_time() after which it is not used
@@ -752,6 +761,43 @@ class RegistryClient:
             size=size,
             chunked=chunk_size is not None,
         )
+        return stored
+
+    async def start_upload(self, repo: str) -> UploadSession:
+        """Open an upload session (``POST /v2/<repo>/blobs/uploads/``) for
+        :meth:`finish_upload`: a caller can open it while it is still making the blob."""
+        check_repository(repo)
+        scopes = [auth.scope(repo, ["pull", "push"])]
+        response = await self._send("POST", f"/v2/{repo}/blobs/uploads/", scopes=scopes)
+        if response.status != 202:
+            await self._fail(response)
+        await response.aclose()
+        origin, target = self._upload_location(response)
+        return UploadSession(repo=repo, origin=origin, target=target)
+
+    async def finish_upload(self, session: UploadSession, data: bytes, digest: str) -> str:
+        """Send the whole blob ``data`` into ``session`` and close it (one monolithic
+        ``PUT ?digest=``); the registry checks the digest.
+
+        Returns: the digest the registry stored.
+        """
+        check_digest(digest)
+        repo = session.repo
+        response = await self._send(
+            "PUT",
+            with_query(session.target, [("digest", digest)]),
+            scopes=[auth.scope(repo, ["pull", "push"])],
+            headers=[("Content-Type", "application/octet-stream")],
+            body=lambda: data,
+            origin=session.origin,
+        )
+        if response.status not in (201, 204):
+            await self._fail(response)
+        await response.aclose()
+        stored = (response.header("docker-content-digest") or "").strip() or digest
+        if stored != digest:
+            raise DigestMismatch(digest, stored, f"blob uploaded to {repo}")
+        self._log.debug("registry.blob_uploaded", repo=repo, digest=digest, size=len(data))
         return stored
 
     async def upload_stream(

@@ -6,9 +6,16 @@ import hashlib
 from pathlib import Path
 
 import pytest
+import trio
 
 from supervisor.errors import InvalidArgument
-from supervisor.images.content import ContentStore, DigestMismatch, check_digest
+from supervisor.images.content import (
+    Abandoned,
+    ContentStore,
+    DigestMismatch,
+    GrowingFile,
+    check_digest,
+)
 
 
 def _digest(data: bytes) -> str:
@@ -72,3 +79,63 @@ async def test_content_ingest_lock_serialises_one_blob(tmp_path: Path) -> None:
         n.start_soon(worker, "a")
         n.start_soon(worker, "b")
     assert order in (["a-in", "a-out", "b-in", "b-out"], ["b-in", "b-out", "a-in", "a-out"])
+
+
+def test_content_commit_bytes_stores_under_the_digest_and_leaves_no_temp(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    data = b"compressed layer"
+    final = store.commit_bytes(_digest(data), data)
+    assert final == store.path(_digest(data)) and final.read_bytes() == data
+    assert list(store.ingest.iterdir()) == []
+
+
+async def _read_all_in_thread(reader: GrowingFile) -> bytes:
+    def read_all() -> bytes:
+        out = bytearray()
+        while chunk := reader.read(3):
+            out += chunk
+        return bytes(out)
+
+    return await trio.to_thread.run_sync(read_all)
+
+
+async def test_growing_file_reads_what_is_appended_until_finished(tmp_path: Path) -> None:
+    path = tmp_path / "blob.partial"
+    path.write_bytes(b"resumed-")  # a partial download from before: read first
+    reader = GrowingFile(path)
+    got: list[bytes] = []
+
+    async def read() -> None:
+        got.append(await _read_all_in_thread(reader))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read)
+        with path.open("ab") as f:
+            for piece in (b"one ", b"two ", b"three"):
+                await trio.sleep(0)  # the reader may be waiting or reading: either is fine
+                f.write(piece)
+                f.flush()
+                reader.advanced()
+        reader.finished()
+    reader.close()
+    assert got == [b"resumed-one two three"]
+
+
+async def test_growing_file_abandoned_download_raises_in_the_reader(tmp_path: Path) -> None:
+    path = tmp_path / "blob.partial"
+    path.write_bytes(b"")
+    reader = GrowingFile(path)
+    raised: list[BaseException] = []
+
+    async def read() -> None:
+        try:
+            await _read_all_in_thread(reader)
+        except Abandoned as exc:
+            raised.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read)
+        await trio.sleep(0)
+        reader.abandon()
+    reader.close()
+    assert len(raised) == 1
