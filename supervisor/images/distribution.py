@@ -135,11 +135,14 @@ class Distribution:
                     )
         image = existing or await self._images.add_image(config_raw, layers)
         target = f"{ref.repository}@{pulled_digest}"
-        await self._db.run(rows.set_repo_digest, target, image.id)
         if ref.tag and not ref.digest:
             await self._images.tag(image.id, str(ref))
         await self._events.emit(
-            "image", "pull", str(ref) if ref.tag else target, {"name": familiar(str(ref))}
+            "image",
+            "pull",
+            str(ref) if ref.tag else target,
+            {"name": familiar(str(ref))},
+            with_change=lambda conn: rows.set_repo_digest(conn, target, image.id),
         )
         await emit(msg.status(f"Digest: {pulled_digest}"))
         shown = familiar(str(ref))
@@ -314,10 +317,17 @@ class Distribution:
         layers = [d for d in descriptors if d is not None]
         raw, media_type = mf.build_manifest(config_desc, layers)
         digest = await client.put_manifest(repo, tag, raw, media_type)
-        await self._db.run(rows.set_repo_digest, f"{ref.repository}@{digest}", image.id)
+        await self._events.emit(
+            "image",
+            "push",
+            str(ref),
+            {"name": familiar(str(ref))},
+            with_change=lambda conn: rows.set_repo_digest(
+                conn, f"{ref.repository}@{digest}", image.id
+            ),
+        )
         await emit(msg.status(f"{tag}: digest: {digest} size: {len(raw)}"))
         await emit({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest, "Size": len(raw)}})
-        await self._events.emit("image", "push", str(ref), {"name": familiar(str(ref))})
         log.info("image.pushed", image_ref=str(ref), digest=digest)
         return digest
 
