@@ -90,7 +90,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _config(port: int, storage: Path, htpasswd: Path | None, token: TokenAuth | None) -> str:
+def _config(port: int, storage: Path, htpasswd: Path | None, token: TokenAuth | None = None) -> str:
     lines = [
         "version: 0.1",
         "log:",
