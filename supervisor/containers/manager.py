@@ -7,6 +7,10 @@ has one *supervise* task in the manager's nursery: it waits for the process, rec
 exit, asks the pure restart policy, sleeps the back-off inside a cancel scope that
 ``stop`` cancels, and starts the process again — until the policy says no.
 
+Delegates: ``wiring.py`` (network mode, sandbox, ports and /etc files of a run),
+``runio.py`` (a run's pty or pipes and its output into the log), ``healthhooks.py``
+(probes per run, ``--health-on-failure``); the shared types are in ``handle.py``.
+
 Paths: ``<data-root>/containers/<id>/`` holds the overlay upper/work dirs, the json-file
 log and the generated hostname/hosts/resolv.conf; ``<exec-root>/containers/<id>/`` is
 the OCI bundle (``config.json`` and the ``rootfs`` mount point).
@@ -15,16 +19,14 @@ the OCI bundle (``config.json`` and the ``rootfs`` mount point).
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import json
 import os
 import shutil
 import signal
 import socket
-import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,11 +38,19 @@ import trio
 from store import containers as rows
 from store import networks as network_rows
 from store.db import Database
-from supervisor.containers import health, names
-from supervisor.containers.config import parse_create, parse_human_size, resources_of
-from supervisor.containers.health import HealthState, HealthStatus, OnFailure
-from supervisor.containers.healthcheck import HealthChecks, Watch
-from supervisor.containers.logs import LogWriter, OutputHub, format_time, parse_time
+from supervisor.containers import names, runio, wiring
+from supervisor.containers.config import parse_create, resources_of
+from supervisor.containers.handle import (
+    DEFAULT_STOP_TIMEOUT,
+    ExitNotice,
+    Handle,
+    Output,
+    Paths,
+    now,
+)
+from supervisor.containers.health import HealthState
+from supervisor.containers.healthcheck import HealthChecks
+from supervisor.containers.healthhooks import HealthHooks
 from supervisor.containers.monitor import LOST_EXIT_CODE, adopt, send_signal, start_time, wait_exit
 from supervisor.containers.restart import (
     RestartDecision,
@@ -49,26 +59,21 @@ from supervisor.containers.restart import (
     parse_policy,
 )
 from supervisor.containers.state import Op, Status, is_active, next_state
+from supervisor.containers.wiring import NetworkWiring
 from supervisor.errors import (
     BerthError,
     Conflict,
     InvalidArgument,
     NoSuchContainer,
-    NotFound,
     NotModified,
-    berth_error_in,
 )
 from supervisor.events.log import EventLog
 from supervisor.images.store import ImageStore
-from supervisor.model import ZERO_TIME, Container, ContainerId, Endpoint, Network
-from supervisor.network import etc, views
-from supervisor.network import ports as port_specs
-from supervisor.network.hostfiles import HOSTS, RESOLV_CONF, read_host_file
-from supervisor.network.manager import DEFAULT_NETWORK, NetworkManager, Sandbox
-from supervisor.network.proxy import serve_tcp, serve_udp
+from supervisor.model import Container, ContainerId, Endpoint
+from supervisor.network.manager import NetworkManager, Sandbox
 from supervisor.runtime import rootfs as rootfs_mod
 from supervisor.runtime.cgroups import CgroupLayout
-from supervisor.runtime.console import set_window_size, with_console
+from supervisor.runtime.console import set_window_size
 from supervisor.runtime.oci import (
     ExecNotFound,
     ExecNotPermitted,
@@ -76,89 +81,18 @@ from supervisor.runtime.oci import (
     nofile_cap,
     signal_number,
 )
-from supervisor.runtime.spec import BindMount, SpecInput, UserMount, build_spec
+from supervisor.runtime.spec import SpecInput, UserMount, build_spec
 from supervisor.runtime.users import UnknownUser, resolve_user
 from supervisor.volumes.manager import VolumeManager
 
 if TYPE_CHECKING:
     from supervisor.containers.execs import ExecManager
 
+__all__ = ["DEFAULT_STOP_TIMEOUT", "ContainerManager", "ExitNotice", "Handle", "Paths"]
+
 log = structlog.get_logger()
 
-DEFAULT_STOP_TIMEOUT = 10
 OUTPUT_DRAIN_S = 2.0
-
-
-@attrs.define(eq=False)
-class ExitNotice:
-    """Set once when a run ends (or the container is removed); carries the exit code."""
-
-    event: trio.Event = attrs.field(factory=trio.Event)
-    code: int = 0
-    error: str = ""
-
-    def set(self) -> None:
-        self.event.set()
-
-    def is_set(self) -> bool:
-        return self.event.is_set()
-
-    async def wait(self) -> None:
-        await self.event.wait()
-
-
-def _set_event() -> trio.Event:
-    event = trio.Event()
-    event.set()
-    return event
-
-
-@attrs.define(eq=False)
-class Handle:
-    record: Container
-    hub: OutputHub = attrs.field(factory=OutputHub)
-    lock: trio.Lock = attrs.field(factory=trio.Lock)
-    exited: ExitNotice = attrs.field(factory=ExitNotice)
-    removed: ExitNotice = attrs.field(factory=ExitNotice)
-    pidfd: int = -1
-    supervising: bool = False
-    idle: trio.Event = attrs.field(factory=trio.Event)  # set when no supervise task runs
-    restart_scope: trio.CancelScope | None = None
-    stopping: bool = False
-    backoff_s: float = 0.0
-    restart_delay_s: float = 0.0
-    oom_announced: bool = False
-    pending_output: _Output | None = None
-    cleaned: trio.Event = attrs.field(factory=_set_event)  # the last run's runtime state is gone
-    launched_state: dict[str, Any] = attrs.field(factory=dict)  # state to record with "start"
-    sandbox: Sandbox | None = None  # the network namespace of the current run
-    stdin_fd: int = -1  # the write end of the run's stdin (pipe, or a dup of the pty master)
-    console_fd: int = -1  # the run's pty master, for resize (owned by its _Output)
-    stdin_closed: trio.Event = attrs.field(factory=_set_event)
-    stdin_ready: trio.Event = attrs.field(factory=trio.Event)  # set once a run's stdin exists
-    ports_scope: trio.CancelScope | None = None  # the current run's port proxies
-
-    @property
-    def id(self) -> ContainerId:
-        return self.record.id
-
-
-@attrs.frozen
-class Paths:
-    data: Path  # <data-root>/containers/<id>
-    bundle: Path  # <exec-root>/containers/<id>
-
-    @property
-    def rootfs(self) -> Path:
-        return self.bundle / "rootfs"
-
-    @property
-    def log(self) -> Path:
-        return self.data / f"{self.data.name}-json.log"
-
-
-def _now() -> str:
-    return format_time(time.time_ns())
 
 
 class ContainerManager:
@@ -194,6 +128,8 @@ class ContainerManager:
         self._nursery: trio.Nursery | None = None
         self._shutting_down = False
         self.health = HealthChecks()  # State.Health of every container, probes of running ones
+        self._health = HealthHooks(self, self.health)
+        self._wiring = NetworkWiring(networks, self.paths)
 
     # -- lookups ------------------------------------------------------------------
 
@@ -269,8 +205,8 @@ class ContainerManager:
                 if fd is not None:
                     h.pidfd = fd
                     adopted.add(c.id)
-                    await self._readopt_network(h)
                     assert self._nursery is not None
+                    await self._wiring.readopt(h, nursery=self._nursery)
                     h.supervising = True
                     h.idle = trio.Event()
                     self._nursery.start_soon(self._supervise, h, None)
@@ -297,7 +233,7 @@ class ContainerManager:
             if c.state.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
                 # Died while berthd was down: its exit status is lost (Docker records 255 too).
                 await self._save(
-                    h, status=Status.EXITED, pid=0, exit_code=LOST_EXIT_CODE, finished_at=_now()
+                    h, status=Status.EXITED, pid=0, exit_code=LOST_EXIT_CODE, finished_at=now()
                 )
                 self._cgroups.remove(h.id)
                 await self._emit(h, "die", exitCode=str(LOST_EXIT_CODE))
@@ -315,21 +251,6 @@ class ContainerManager:
                     await self.start(h.id)
                 except BerthError as exc:
                     log.warning("container.restart_failed", container_id=h.id, error=str(exc))
-
-    async def _readopt_network(self, h: Handle) -> None:
-        """A container that outlived berthd keeps its namespace and addresses; its
-        port proxies come back on the ports it had."""
-        mode = str(h.record.host_config.get("NetworkMode") or "default")
-        if mode in ("host", "none") or mode.startswith("container:"):
-            return
-        h.sandbox = self.networks.adopt(h.id, self._dns_names(h.record))
-        bound = list(h.record.state.ports)
-        if bound and h.sandbox.primary is not None:
-            try:
-                await self._serve_ports(h, bound, h.sandbox.primary.ip)
-                await self.networks.publish(h.id, bound, h.sandbox)
-            except BerthError as exc:
-                log.warning("container.ports_lost", container_id=h.id, error=str(exc))
 
     async def shutdown(self) -> None:
         """Stop every container (Docker's default without live-restore)."""
@@ -364,7 +285,9 @@ class ContainerManager:
         )
         if name is None:
             name = names.generate_name({h.record.name for h in self._handles.values()})
-        mode, endpoints = self._plan_network(cid, result.host_config, body.get("NetworkingConfig"))
+        mode, endpoints = self._wiring.plan(
+            cid, result.host_config, body.get("NetworkingConfig"), peer=self.get
+        )
         mounts = await self.volumes.plan(
             result.config, result.host_config, resolve=lambda ref: self.get(ref).id
         )
@@ -402,53 +325,6 @@ class ContainerManager:
         self.paths(cid).data.mkdir(parents=True, exist_ok=True)
         log.info("container.created", container_id=cid, container_name=name)
         return record
-
-    def _plan_network(
-        self, cid: str, hc: dict[str, Any], networking_config: object
-    ) -> tuple[str, list[Endpoint]]:
-        """The container's ``NetworkMode`` as stored, and the endpoints to record.
-
-        Raises:
-            NotFound: an unknown network or ``container:`` peer.
-            InvalidArgument: bad ``NetworkingConfig``.
-        """
-        mode = str(hc.get("NetworkMode") or "default")
-        configs: dict[str, Any] = {}
-        if networking_config is not None:
-            if not isinstance(networking_config, dict):
-                raise InvalidArgument("invalid NetworkingConfig: expected an object")
-            configs = networking_config.get("EndpointsConfig") or {}
-            if not isinstance(configs, dict):
-                raise InvalidArgument("invalid EndpointsConfig: expected an object")
-        if mode.startswith("container:"):
-            peer = self.get(mode.split(":", 1)[1])
-            if peer.id == cid:
-                raise InvalidArgument("cannot join own network")
-            return f"container:{peer.id}", []
-
-        def lookup(ref: str) -> Network:
-            return self.networks.get(DEFAULT_NETWORK if ref == "default" else ref)
-
-        network = lookup(mode)
-        if network.driver != "bridge":
-            if any(lookup(k).id != network.id for k in configs):
-                raise InvalidArgument(
-                    "container sharing network namespace with another container or host "
-                    "cannot be connected to any other network"
-                )
-            return ("host" if network.driver == "host" else "none"), []
-        primary = next((cfg for key, cfg in configs.items() if lookup(key).id == network.id), None)
-        endpoints = [self.networks.endpoint_for(cid, network, primary)]
-        for key, cfg in configs.items():
-            other = lookup(key)
-            if other.id == network.id:
-                continue
-            if other.driver != "bridge":
-                raise InvalidArgument(
-                    "container cannot be disconnected from host network or connected to host network"
-                )
-            endpoints.append(self.networks.endpoint_for(cid, other, cfg))
-        return mode, endpoints
 
     # -- start --------------------------------------------------------------------
 
@@ -492,7 +368,7 @@ class ContainerManager:
             h.idle = trio.Event()
             self._nursery.start_soon(self._supervise, h, self._open_output(h))
 
-    def _open_output(self, h: Handle) -> _Output:
+    def _open_output(self, h: Handle) -> Output:
         output, h.pending_output = h.pending_output, None
         assert output is not None
         return output
@@ -510,13 +386,13 @@ class ContainerManager:
         image = await self._images.resolve(c.image_id)
         await trio.to_thread.run_sync(self._prepare_rootfs, paths, self._images.lowerdirs(image))
         t0 = time.monotonic()
-        netns, sandbox = await self._join_network(h)
+        netns, sandbox = await self._wiring.join(h, peer=self._handles.get)
         log.debug("container.network_joined", ms=round((time.monotonic() - t0) * 1000, 1))
         try:
             return await self._launch_in(h, paths, netns, sandbox)
         except BaseException:
             with trio.CancelScope(shield=True):
-                self._stop_publishing(h)
+                self._wiring.stop_publishing(h)
                 if sandbox is not None:
                     h.sandbox = None
                     await self.networks.tear_down(c.id)
@@ -527,7 +403,8 @@ class ContainerManager:
         ports (every one bound before the process starts), write the bundle, create
         and start the process."""
         c = h.record
-        published = await self._publish(h, sandbox)
+        assert self._nursery is not None
+        published = await self._wiring.publish(h, sandbox, nursery=self._nursery)
         mounts = await self.volumes.prepare(c.id, paths.rootfs)  # copy-up, bind sources
         try:
             spec = self._spec(c, paths, netns, sandbox, mounts)
@@ -535,9 +412,9 @@ class ContainerManager:
             raise InvalidArgument(str(exc)) from None
         (paths.bundle / "config.json").write_text(json.dumps(spec))
         pidfd = -1
-        output: _Output | None = None
+        output: Output | None = None
         try:
-            pid, output = await self._create_process(h, paths)
+            pid, output = await runio.create_process(self.runtime, c, paths, tty_dir=self._tty_dir)
             pidfd = os.pidfd_open(pid)
             output.oomfd = self._cgroups.register_oom_eventfd(c.id)
             await self.runtime.start(c.id, bundle=paths.bundle)
@@ -554,7 +431,7 @@ class ContainerManager:
             "status": Status.RUNNING,
             "pid": pid,
             "pid_start": start_time(pid),
-            "started_at": _now(),
+            "started_at": now(),
             "exit_code": 0,
             "error": "",
             "oom_killed": False,
@@ -562,124 +439,10 @@ class ContainerManager:
             "ports": published,
         }
         h.pending_output = output
-        h.stdin_fd, output.stdin = output.stdin, -1
-        h.console_fd = output.stdout if output.tty else -1
-        h.stdin_closed = trio.Event()
-        h.stdin_ready.set()
+        runio.hand_over_stdin(h, output)
         h.hub.start_of_run()
         log.info("container.started", container_id=c.id, pid=pid)
         return pidfd
-
-    async def _create_process(self, h: Handle, paths: Paths) -> tuple[int, _Output]:
-        """``runtime create`` with the container's stdio: a pty (``Tty``) whose master
-        carries input and output, or pipes for stdout and stderr and — with
-        ``OpenStdin`` — stdin. Returns the init's pid and the berth ends."""
-        c = h.record
-        tty = bool(c.config.get("Tty"))
-        open_stdin = bool(c.config.get("OpenStdin"))
-        pid_file = paths.bundle / "init.pid"
-        if tty:
-
-            async def create(sock: Path) -> int:
-                return await self.runtime.create(
-                    c.id,
-                    bundle=paths.bundle,
-                    pid_file=pid_file,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    console_socket=sock,
-                )
-
-            pid, master = await with_console(self._tty_dir, create)
-            size = c.host_config.get("ConsoleSize") or [0, 0]
-            if isinstance(size, list) and len(size) == 2 and size[0] and size[1]:
-                with contextlib.suppress(OSError, TypeError, ValueError):
-                    set_window_size(master, int(size[0]), int(size[1]))
-            return pid, _Output(
-                stdout=master,
-                stderr=-1,
-                oomfd=None,
-                tty=True,
-                stdin=os.dup(master) if open_stdin else -1,
-            )
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        in_r, in_w = os.pipe2(os.O_CLOEXEC) if open_stdin else (-1, -1)
-        try:
-            pid = await self.runtime.create(
-                c.id,
-                bundle=paths.bundle,
-                pid_file=pid_file,
-                stdin=in_r if open_stdin else subprocess.DEVNULL,
-                stdout=out_w,
-                stderr=err_w,
-            )
-        except BaseException:
-            for fd in (out_r, err_r, in_w):
-                if fd >= 0:
-                    os.close(fd)
-            raise
-        finally:
-            for fd in (out_w, err_w, in_r):
-                if fd >= 0:
-                    os.close(fd)
-        if in_w >= 0:
-            os.set_blocking(in_w, False)
-        return pid, _Output(stdout=out_r, stderr=err_r, oomfd=None, stdin=in_w)
-
-    async def _join_network(self, h: Handle) -> tuple[str, Sandbox | None]:
-        """The network namespace for the spec (a path, ``host`` or ``none``) and the
-        sandbox berth made for it (bridge networks only)."""
-        c = h.record
-        mode = str(c.host_config.get("NetworkMode") or "default")
-        if mode in ("host", "none"):
-            return mode, None
-        if mode.startswith("container:"):
-            peer = self._handles.get(mode.split(":", 1)[1])
-            if peer is None or peer.record.state.status not in (Status.RUNNING, Status.PAUSED):
-                raise Conflict(
-                    f"cannot join network of a non running container: {mode.split(':', 1)[1]}"
-                )
-            return f"/proc/{peer.record.state.pid}/ns/net", None
-        sandbox = await self.networks.set_up(c, self._dns_names(c))
-        h.sandbox = sandbox
-        return sandbox.netns, sandbox
-
-    @staticmethod
-    def _dns_names(c: Container) -> list[str]:
-        return [c.name, c.id[:12]]
-
-    async def _publish(
-        self, h: Handle, sandbox: Sandbox | None
-    ) -> tuple[port_specs.PortBinding, ...]:
-        """Bind every published port (``nursery.start``: all bound, or none and an
-        error); the proxies live until :meth:`_stop_publishing`."""
-        if sandbox is None or sandbox.primary is None:
-            return ()
-        hc, cfg = h.record.host_config, h.record.config
-        bindings = port_specs.from_port_bindings(hc.get("PortBindings"))
-        if hc.get("PublishAllPorts"):
-            exposed = port_specs.parse_exposed_ports(cfg.get("ExposedPorts"))
-            bindings = port_specs.publish_all(exposed, bindings)
-        if not bindings:
-            return ()
-        bound = await self._serve_ports(h, bindings, sandbox.primary.ip)
-        await self.networks.publish(h.id, bound, sandbox)
-        return bound
-
-    async def _serve_ports(
-        self, h: Handle, bindings: list[port_specs.PortBinding], target_ip: str
-    ) -> tuple[port_specs.PortBinding, ...]:
-        assert self._nursery is not None
-        scope, bound = await self._nursery.start(_proxies, bindings, target_ip)
-        h.ports_scope = scope
-        return tuple(bound)
-
-    def _stop_publishing(self, h: Handle) -> None:
-        if h.ports_scope is not None:
-            h.ports_scope.cancel()
-            h.ports_scope = None
 
     def _prepare_rootfs(self, paths: Paths, lowers: list[Path]) -> None:
         for d in (paths.data / "upper", paths.data / "work", paths.rootfs):
@@ -715,7 +478,7 @@ class ContainerManager:
             env.append(f"HOME={user.home}")
         if cfg.get("Tty") and not any(e.startswith("TERM=") for e in env):
             env.append("TERM=xterm")
-        binds = self._etc_files(c, paths, hostname, netns, sandbox)
+        binds = self._wiring.etc_files(c, paths, hostname, netns, sandbox)
         return build_spec(
             SpecInput(
                 container_id=c.id,
@@ -742,66 +505,16 @@ class ContainerManager:
             )
         )
 
-    def _etc_files(
-        self, c: Container, paths: Paths, hostname: str, netns: str, sandbox: Sandbox | None
-    ) -> tuple[BindMount, ...]:
-        """Generate /etc/hostname, /etc/hosts and /etc/resolv.conf and bind them in
-        (a ``container:`` peer's own files when sharing its namespace)."""
-        hc = c.host_config
-        mode = str(hc.get("NetworkMode") or "")
-        if mode.startswith("container:"):
-            peer = self.paths(mode.split(":", 1)[1]).data
-            return tuple(
-                BindMount(str(peer / name), f"/etc/{name}")
-                for name in ("hostname", "hosts", "resolv.conf")
-            )
-        extra = [etc.parse_extra_host(e) for e in hc.get("ExtraHosts") or []]
-        primary = sandbox.primary if sandbox is not None else None
-        gateway = primary.network.gateway if primary is not None else ""
-        extra = [(name, gateway if ip == etc.HOST_GATEWAY else ip) for name, ip in extra]
-        extra = [(name, ip) for name, ip in extra if ip]
-        if netns == "host":
-            hosts = read_host_file(HOSTS) or etc.LOCALHOST_LINES
-            hosts += "".join(f"{ip}\t{name}\n" for name, ip in extra)
-        else:
-            hosts = etc.hosts_file(
-                hostname=hostname,
-                domainname=str(c.config.get("Domainname") or ""),
-                addresses=[a.ip for a in sandbox.attachments] if sandbox is not None else [],
-                extra_hosts=extra,
-            )
-        embedded = (
-            self.networks.dns_address(primary.network)
-            if primary is not None and primary.network.user_defined
-            else None
-        )
-        files = {
-            "hostname": hostname + "\n",
-            "hosts": hosts,
-            "resolv.conf": etc.resolv_conf(
-                read_host_file(RESOLV_CONF),
-                dns=list(hc.get("Dns") or []),
-                dns_search=list(hc.get("DnsSearch") or []),
-                dns_options=list(hc.get("DnsOptions") or []),
-                embedded_dns=embedded,
-            ),
-        }
-        binds = []
-        for name, text in files.items():
-            path = paths.data / name
-            path.write_text(text)
-            binds.append(BindMount(str(path), f"/etc/{name}"))
-        return tuple(binds)
-
     # -- supervision ------------------------------------------------------------------
 
-    async def _supervise(self, h: Handle, output: _Output | None) -> None:
+    async def _supervise(self, h: Handle, output: Output | None) -> None:
         """Watch runs of ``h`` until its restart policy lets it rest."""
         with structlog.contextvars.bound_contextvars(container_id=h.id):
             try:
                 while True:
                     started = time.monotonic()
-                    self._start_health(h)
+                    assert self._nursery is not None
+                    self._health.start_run(h, self._nursery)
                     code, oom = await self._watch_run(h, output)
                     output = None
                     restarting = await self._finish_run(
@@ -822,28 +535,20 @@ class ContainerManager:
                     except BerthError as exc:
                         log.warning("container.autoremove_failed", error=str(exc))
 
-    async def _watch_run(self, h: Handle, output: _Output | None) -> tuple[int, bool]:
+    async def _watch_run(self, h: Handle, output: Output | None) -> tuple[int, bool]:
         """Wait for the process to end while copying its output; returns (code, oom)."""
         oom_seen = False
         if output is None:
             # Adopted after a daemon restart: no pipes any more, only the pidfd.
             code = await wait_exit(h.pidfd)
         else:
-            opts = h.record.host_config.get("LogConfig", {}).get("Config", {})
-            writer = LogWriter(
-                self.paths(h.id).log,
-                h.hub,
-                max_size=parse_human_size(opts["max-size"]) if "max-size" in opts else 0,
-                max_file=int(opts.get("max-file", "1")),
-            )
-            if h.record.host_config.get("LogConfig", {}).get("Type") == "none":
-                writer.max_size = 0
+            writer = runio.log_writer(h.record, self.paths(h.id).log, h.hub)
             code = 0
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_copy_output, output, "stdout", writer)
+                    nursery.start_soon(runio.copy_output, output, "stdout", writer)
                     if output.stderr >= 0:
-                        nursery.start_soon(_copy_output, output, "stderr", writer)
+                        nursery.start_soon(runio.copy_output, output, "stderr", writer)
                     if output.oomfd is not None:
                         nursery.start_soon(self._watch_oom, h, output.oomfd)
                     code = await wait_exit(h.pidfd)
@@ -877,7 +582,9 @@ class ContainerManager:
         that arrives while the exit is being recorded cancels the restart.
         """
         paths = self.paths(h.id)
-        policy = self._exit_policy(h, unhealthy_restart=self.health.end_run(h.id))
+        policy = self._health.exit_policy(
+            h, self._policy(h), unhealthy_restart=self.health.end_run(h.id)
+        )
 
         def decide() -> RestartDecision:
             return decide_restart(
@@ -892,7 +599,7 @@ class ContainerManager:
             )
 
         with trio.CancelScope(shield=True):
-            self._stop_publishing(h)
+            self._wiring.stop_publishing(h)
             decision = decide()
             if oom and not h.oom_announced:
                 await self._emit(h, "oom")
@@ -902,7 +609,7 @@ class ContainerManager:
                 "pid": 0,
                 "exit_code": code,
                 "oom_killed": oom,
-                "finished_at": _now(),
+                "finished_at": now(),
                 "ports": (),
             }
             await self._emit(h, "die", state=state, exitCode=str(code))
@@ -948,9 +655,7 @@ class ContainerManager:
             with trio.CancelScope(shield=True):
                 await self.runtime.delete(h.id, paths.bundle, True)
                 self._cgroups.remove(h.id)
-                if h.sandbox is not None:
-                    h.sandbox = None
-                    await self.networks.tear_down(h.id)
+                await self._wiring.release(h)
                 if unmount:
                     await trio.to_thread.run_sync(_unmount_quietly, paths.rootfs)
         except BerthError as exc:
@@ -958,7 +663,7 @@ class ContainerManager:
         finally:
             h.cleaned.set()
 
-    async def _restart_after_backoff(self, h: Handle) -> _Output | None:
+    async def _restart_after_backoff(self, h: Handle) -> Output | None:
         delay = h.restart_delay_s
         with trio.CancelScope() as scope:
             h.restart_scope = scope
@@ -1159,112 +864,18 @@ class ContainerManager:
         assert self.execs is not None
         return await self.execs.probe(cid, argv, timeout_s=timeout_s, env=env)
 
-    # -- health checks: probes per run, State.Health, --health-on-failure ------------------
-    #
-    # Each run of a container with a health check has one probe task (healthcheck.py):
-    # ``_supervise`` starts it before it watches the run, ``_finish_run`` ends it and asks
-    # whether berth ended the run itself (--health-on-failure=restart), in which case the
-    # exit goes to ``health.policy_for_unhealthy_exit`` instead of the plain policy.
+    # -- health checks (healthhooks.py) -------------------------------------------------
 
     def health_of(self, c: Container) -> HealthState | None:
         """``State.Health`` of ``c`` for inspect, ps and the ``health`` filter."""
-        return health.shown(
-            self.health.get(c.id),
-            configured=health.from_config(c.config) is not None,
-            ever_started=c.state.started_at != ZERO_TIME,
-        )
-
-    def _start_health(self, h: Handle) -> None:
-        """A run of ``h`` begins (started, restarted or re-adopted): probe it, if it has
-        a health check, in a task the end of the run cancels."""
-        config = health.from_config(h.record.config)
-        if config is None:
-            return
-        assert self._nursery is not None
-        try:
-            since_start_ns = max(0, time.time_ns() - parse_time(h.record.state.started_at))
-        except ValueError:
-            since_start_ns = 0
-        shell = h.record.config.get("Shell")
-        watch = Watch(
-            cid=h.id,
-            config=config,
-            argv=tuple(config.argv(shell if isinstance(shell, list) else None)),
-            since_start_ns=since_start_ns,
-            probe=self.exec_probe,
-            announce=functools.partial(self._announce_health, h),
-            on_unhealthy=functools.partial(self._on_unhealthy, h),
-            paused=lambda: h.record.state.status is Status.PAUSED,
-        )
-        self._nursery.start_soon(self.health.watch, watch, self.health.begin_run(h.id))
-
-    async def _announce_health(self, h: Handle, status: HealthStatus) -> None:
-        await self.announce(h, health.event_action(status))
-
-    def _on_unhealthy(self, h: Handle) -> None:
-        """``h`` just became unhealthy: schedule its ``--health-on-failure`` action in the
-        manager's nursery — stopping the container cancels the probe task calling this."""
-        action = health.parse_on_failure(h.record.host_config, h.record.labels)
-        if action is OnFailure.NONE:
-            return
-        log.info("container.unhealthy_action_scheduled", action=action.value)
-        assert self._nursery is not None
-        self._nursery.start_soon(self._act_on_unhealthy, h, action)
-
-    async def _act_on_unhealthy(self, h: Handle, action: OnFailure) -> None:
-        """``kill`` and ``stop`` act as ``docker kill``/``docker stop`` (the container stays
-        down, whatever its policy); ``restart`` stops the process the same way but leaves
-        the decision to the restart policy and its back-off (:meth:`_exit_policy`)."""
-        try:
-            if action is OnFailure.KILL:
-                await self.kill(h.id, "SIGKILL")
-            elif action is OnFailure.STOP:
-                await self.stop(h.id, timeout=None)
-            else:
-                await self._stop_for_restart(h)
-        except (NotModified, Conflict, NotFound):
-            pass  # stopped, removed or restarted by someone else meanwhile
-        except BerthError as exc:
-            log.warning("container.unhealthy_action_failed", action=action.value, error=str(exc))
-
-    async def _stop_for_restart(self, h: Handle) -> None:
-        """Stop signal, the stop timeout, then SIGKILL — without ``manually_stopped`` or
-        ``stopping``, so the exit reaches the restart policy."""
-        if h.record.state.status is not Status.RUNNING or h.pidfd < 0:
-            return
-        sig = signal_number(h.record.config.get("StopSignal"), signal.SIGTERM)
-        timeout = h.record.config.get("StopTimeout")
-        if timeout is None:
-            timeout = DEFAULT_STOP_TIMEOUT
-        notice = h.exited
-        self.health.request_restart(h.id)
-        if send_signal(h.pidfd, sig):
-            await self._emit(h, "kill", signal=str(sig))
-        with trio.move_on_after(timeout if timeout >= 0 else float("inf")):
-            await notice.wait()
-        if not notice.is_set():
-            if h.pidfd >= 0 and send_signal(h.pidfd, signal.SIGKILL):
-                await self._emit(h, "kill", signal=str(int(signal.SIGKILL)))
-            await notice.wait()
-
-    def _exit_policy(self, h: Handle, *, unhealthy_restart: bool) -> RestartPolicy:
-        """The policy deciding about the run that just ended: the container's own, or —
-        when berth ended the run because it was unhealthy — one that restarts it."""
-        policy = self._policy(h)
-        if not unhealthy_restart:
-            return policy
-        return health.policy_for_unhealthy_exit(policy, restart_count=h.record.state.restart_count)
+        return self._health.shown(c)
 
     # -- stdin and terminal of the running process ------------------------------------------
 
     def close_stdin(self, h: Handle) -> None:
         """The process sees end-of-file on stdin (``StdinOnce`` after the first attach
         ends, or the run is over)."""
-        if h.stdin_fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(h.stdin_fd)
-            h.stdin_fd = -1
-        h.stdin_closed.set()
+        runio.close_stdin(h)
 
     def resize(self, ref: str, height: int, width: int) -> None:
         """``POST /containers/{id}/resize``."""
@@ -1286,77 +897,21 @@ class ContainerManager:
         """``POST /networks/{id}/connect``: a running container is plugged in at once."""
         h = self.get(ref)
         async with h.lock:
-            running = (
-                h.sandbox if h.record.state.status in (Status.RUNNING, Status.PAUSED) else None
-            )
-            sandbox = await self.networks.connect(h.record, network_ref, config, sandbox=running)
-            if running is not None:
-                h.sandbox = sandbox
+            await self._wiring.connect(h, network_ref, config)
 
     async def disconnect_network(self, network_ref: str, ref: str) -> None:
         """``POST /networks/{id}/disconnect``."""
         h = self.get(ref)
         async with h.lock:
-            running = (
-                h.sandbox if h.record.state.status in (Status.RUNNING, Status.PAUSED) else None
-            )
-            sandbox = await self.networks.disconnect(h.record, network_ref, sandbox=running)
-            if running is not None:
-                h.sandbox = sandbox
+            await self._wiring.disconnect(h, network_ref)
 
     def network_settings(self, h: Handle) -> dict[str, Any]:
         """``NetworkSettings`` of inspect (``Ports`` as published by the current run)."""
-        c = h.record
-        mode = str(c.host_config.get("NetworkMode") or "default")
-        networks: dict[str, Any] = {}
-        if mode in ("host", "none"):
-            n = self.networks.get(mode)
-            networks[n.name] = views.endpoint_settings(n, None)
-        running = c.state.status in (Status.RUNNING, Status.PAUSED)
-        for e in self.networks.endpoints_of(c.id):
-            try:
-                n = self.networks.get(e.network_id)
-            except NotFound:
-                continue
-            # A stopped container shows no address, even while its clean-up runs.
-            networks[n.name] = views.endpoint_settings(
-                n, e if running else attrs.evolve(e, ip=None)
-            )
-        first = next(iter(networks.values()), None) if mode not in ("host", "none") else None
-        exposed = set(port_specs.parse_exposed_ports(c.config.get("ExposedPorts")))
-        exposed.update(
-            (b.container_port, b.proto)
-            for b in port_specs.from_port_bindings(c.host_config.get("PortBindings"))
-        )
-        published = c.state.ports if running else ()
-        return {
-            "Bridge": "",
-            "SandboxID": c.id if running and h.sandbox is not None else "",
-            "HairpinMode": False,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "Ports": port_specs.network_settings_ports(sorted(exposed), published)
-            if running
-            else {},
-            "SandboxKey": h.sandbox.netns if running and h.sandbox is not None else "",
-            "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None,
-            "EndpointID": first["EndpointID"] if first else "",
-            "Gateway": first["Gateway"] if first else "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "IPAddress": first["IPAddress"] if first else "",
-            "IPPrefixLen": first["IPPrefixLen"] if first else 0,
-            "IPv6Gateway": "",
-            "MacAddress": first["MacAddress"] if first else "",
-            "Networks": networks,
-        }
+        return self._wiring.settings(h)
 
     def summary_ports(self, c: Container) -> list[dict[str, object]]:
         """``Ports`` of ``GET /containers/json``."""
-        exposed = set(port_specs.parse_exposed_ports(c.config.get("ExposedPorts")))
-        running = c.state.status in (Status.RUNNING, Status.PAUSED)
-        return port_specs.container_ports(sorted(exposed), c.state.ports if running else ())
+        return wiring.summary_ports(c)
 
     async def pause(self, ref: str) -> None:
         h = self.get(ref)
@@ -1445,99 +1000,6 @@ class ContainerManager:
             h.record = attrs.evolve(h.record, host_config=plan.host_config)
             await self._emit(h, "update")
         return plan.warnings
-
-
-@attrs.define
-class _Output:
-    """The berth ends of a run's stdio. ``stdout`` is the pty master for a TTY (then
-    ``stderr`` is -1); ``stdin`` moves to the handle once the run is launched."""
-
-    stdout: int
-    stderr: int
-    oomfd: int | None
-    tty: bool = False
-    stdin: int = -1
-    drained: trio.Event = attrs.field(factory=trio.Event)
-    open_streams: int = 0
-
-    def __attrs_post_init__(self) -> None:
-        self.open_streams = sum(fd >= 0 for fd in (self.stdout, self.stderr))
-
-    def stream_done(self) -> None:
-        self.open_streams -= 1
-        if self.open_streams <= 0:
-            self.drained.set()
-
-    def close(self) -> None:
-        for fd in (self.stdout, self.stderr, self.oomfd, self.stdin):
-            if fd is not None and fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self.stdout = self.stderr = self.stdin = -1
-        self.oomfd = None
-
-
-async def _copy_output(output: _Output, stream: str, writer: LogWriter) -> None:
-    """Copy one pipe into the log until EOF. Cancellation: stops reading; the fd stays
-    open (``_Output.close`` owns it)."""
-    fd = output.stdout if stream == "stdout" else output.stderr
-    os.set_blocking(fd, False)
-    while True:
-        await trio.lowlevel.wait_readable(fd)
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            continue
-        except OSError as exc:
-            if exc.errno != errno.EIO:  # a pty master once every slave is closed: EOF
-                raise
-            data = b""
-        if not data:
-            break
-        writer.feed(stream, data)
-    output.stream_done()
-
-
-@contextlib.contextmanager
-def _unwrapped_berth_error() -> Iterator[None]:
-    """Raise a nursery's BerthError (a taken port...) as itself, not in a group, so
-    callers' ``except BerthError`` clean-up runs."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        found = berth_error_in(group)
-        if found is None:
-            raise
-        raise found from None
-
-
-async def _proxies(
-    bindings: list[port_specs.PortBinding],
-    target_ip: str,
-    *,
-    task_status: trio.TaskStatus[tuple[trio.CancelScope, tuple[port_specs.PortBinding, ...]]],
-) -> None:
-    """Serve every binding; report ``(scope, bindings as bound)`` once all are bound.
-    A port that cannot be bound cancels the ones already bound and raises."""
-    with trio.CancelScope() as scope, _unwrapped_berth_error():
-        async with trio.open_nursery() as nursery:
-            bound = []
-            for b in bindings:
-                if b.proto is port_specs.Proto.SCTP:
-                    raise InvalidArgument("berth publishes tcp and udp ports only")
-                serve = serve_tcp if b.proto is port_specs.Proto.TCP else serve_udp
-                port = await nursery.start(
-                    functools.partial(
-                        serve,
-                        b.host_ip,
-                        b.host_port,
-                        target_ip,
-                        b.container_port,
-                        host_port_end=b.host_port_end,
-                    )
-                )
-                bound.append(attrs.evolve(b, host_port=port, host_port_end=0))
-            task_status.started((scope, tuple(bound)))
 
 
 def _unmount_quietly(target: Path) -> None:
