@@ -223,7 +223,7 @@ async def _serve_bound(
     router = build_router(backend)
     log.info(
         "daemon.starting",
-        runtime=runtime.name,
+        runtime=runtime.description,
         cgroup_version=backend.cgroup_version,
         data_root=str(cfg.data_root),
     )

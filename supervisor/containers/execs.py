@@ -36,7 +36,8 @@ from supervisor.containers.state import Status
 from supervisor.errors import BerthError, Conflict, InvalidArgument, NotFound
 from supervisor.runtime import rootfs as rootfs_mod
 from supervisor.runtime.console import set_window_size, with_console
-from supervisor.runtime.oci import ExecNotFound, ExecNotPermitted
+from supervisor.runtime.oci import ExecNotFound, ExecNotPermitted, bounding_capabilities
+from supervisor.runtime.orphans import reap_orphans
 from supervisor.runtime.spec import CommandError, exec_process
 from supervisor.runtime.users import UnknownUser, resolve_user
 
@@ -44,6 +45,7 @@ log = structlog.get_logger()
 
 OUTPUT_DRAIN_S = 2.0
 PROBE_OUTPUT_LIMIT = 4096
+ORPHAN_SWEEP_S = 10.0  # safety net for orphans a failed exec's own sweeps missed
 
 
 @attrs.define(eq=False)
@@ -111,6 +113,8 @@ class ExecManager:
         self._tty_dir = exec_root / "tty"
         self._execs: dict[str, Exec] = {}
         self._nursery: trio.Nursery | None = None
+        self._launching = 0  # execs whose pid berthd has not pinned with a pidfd yet
+        self._grantable = bounding_capabilities()
         # Exec events are durable rows like every event, but no request waits for their
         # fsync: one task writes them in order (``exec_create`` before ``exec_start``).
         self._event_send, self._event_receive = trio.open_memory_channel[
@@ -122,8 +126,31 @@ class ExecManager:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._write_events)
+            nursery.start_soon(self._sweep_periodically)
             task_status.started()
             await trio.sleep_forever()
+
+    def sweep_orphans(self) -> list[int]:
+        """Reap what a failed runtime ``exec`` left behind (runtime/orphans.py)."""
+        runtime = self._containers.runtime
+        return reap_orphans(
+            tracked={ex.pid for ex in self._execs.values() if ex.pid},
+            runtime_names={runtime.name},
+            runtime_busy=runtime.busy > 0 or self._launching > 0,
+        )
+
+    async def _sweep_periodically(self) -> None:
+        while True:
+            await trio.sleep(ORPHAN_SWEEP_S)
+            self.sweep_orphans()
+
+    async def _sweep_after_failure(self) -> None:
+        # The runtime's process in the container may die a moment after the runtime
+        # has reported the failure; another command may keep the sweep waiting.
+        for delay in (0.0, 0.01, 0.1, 1.0):
+            await trio.sleep(delay)
+            if self.sweep_orphans():
+                return
 
     async def _write_events(self) -> None:
         async for h, action, extra in self._event_receive:
@@ -234,24 +261,30 @@ class ExecManager:
         if tty is not None:
             ex.tty = tty
         ex.started = True
+        assert self._nursery is not None
+        self._launching += 1
         try:
-            pid, stdout, stderr = await self._launch(h, ex, capture=capture)
-        except BaseException as exc:
-            ex.exit_code = (
-                127
-                if isinstance(exc, ExecNotFound)
-                else 126
-                if isinstance(exc, ExecNotPermitted)
-                else 128
-            )
-            ex.done.set()
-            raise
-        ex.pid = pid
+            try:
+                pid, stdout, stderr = await self._launch(h, ex, capture=capture)
+            except BaseException as exc:
+                ex.exit_code = (
+                    127
+                    if isinstance(exc, ExecNotFound)
+                    else 126
+                    if isinstance(exc, ExecNotPermitted)
+                    else 128
+                )
+                ex.done.set()
+                self._nursery.start_soon(self._sweep_after_failure)
+                raise
+            ex.pid = pid
+            pidfd = os.pidfd_open(pid)
+        finally:
+            self._launching -= 1
         ex.running = True
         ex.hub.start_of_run()
         self._event(h, "exec_start: " + " ".join(ex.argv), execID=ex.id)
-        assert self._nursery is not None
-        self._nursery.start_soon(self._supervise, h, ex, os.pidfd_open(pid), stdout, stderr)
+        self._nursery.start_soon(self._supervise, h, ex, pidfd, stdout, stderr)
         return ex
 
     async def _launch(self, h: Handle, ex: Exec, *, capture: bool) -> tuple[int, int, int]:
@@ -284,6 +317,7 @@ class ExecManager:
                 user=user,
                 tty=ex.tty,
                 privileged=ex.privileged,
+                grantable=self._grantable,
             )
         except CommandError as exc:
             raise InvalidArgument(str(exc)) from None

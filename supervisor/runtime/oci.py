@@ -9,8 +9,10 @@ the container inherits those descriptors and a capture would never see EOF.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,14 +35,112 @@ class ExecNotPermitted(InvalidArgument):
     """The container's command is not executable (Docker: 400, exit code 126)."""
 
 
+# crun 1.8 refuses to *create* a container while a cgroup2 hierarchy with controllers is
+# mounted beside the v1 ones ("cgroups in hybrid mode not supported"). Run that one
+# command in a private mount namespace (``unshare`` makes every mount private first, so
+# nothing propagates back to the host) where the v2 mount is detached: crun then sees a
+# plain v1 host. The container's own namespaces are created from that copy, which has
+# the same rootfs, netns and volume mounts as the host. Every other crun command works
+# on a hybrid host as it is.
+HIDE_UNIFIED = (
+    "unshare",
+    "--mount",
+    "sh",
+    "-c",
+    'umount -l /sys/fs/cgroup/unified && exec "$0" "$@"',
+)
+
+
+class PinnedBinary:
+    """The runtime's binary as a sealed memfd that berthd holds, executed through a
+    symlink to ``/proc/<berthd>/fd/<n>`` named like the runtime (so ``ps`` still shows
+    ``crun``).
+
+    runc and crun refuse to run from a file that a container could overwrite
+    (CVE-2019-5736): unless their own executable is already a sealed memfd, every call
+    first copies itself into one and re-executes, about 2.5 ms of each ``exec``,
+    ``create`` and ``delete`` here. Handing them a sealed copy skips that. The copy is
+    made again whenever the file on disk changes (a package upgrade), so an upgraded
+    runtime is used from its next call on, as when it is run from its path.
+    """
+
+    def __init__(self, binary: str, link: Path) -> None:
+        self.binary = binary
+        self.link = link
+        self._fd = -1
+        self._stamp: tuple[int, int, int] | None = None
+        self._refresh()
+
+    def path(self) -> str:
+        try:
+            st = os.stat(self.binary)
+        except OSError:
+            return self.binary
+        if (st.st_dev, st.st_ino, st.st_mtime_ns) != self._stamp:
+            self._refresh()
+        return str(self.link) if self._fd >= 0 else self.binary
+
+    def _refresh(self) -> None:
+        try:
+            with open(self.binary, "rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read()
+            fd = os.memfd_create(Path(self.binary).name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        except OSError as exc:
+            log.warning("runtime.pin_failed", binary=self.binary, error=str(exc))
+            self._stamp = None
+            return
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+            os.fchmod(fd, 0o500)
+            self.link.parent.mkdir(parents=True, exist_ok=True)
+            staged = self.link.with_name(f".{self.link.name}.{fd}")
+            staged.unlink(missing_ok=True)
+            staged.symlink_to(f"/proc/{os.getpid()}/fd/{fd}")
+            staged.replace(self.link)
+        except OSError as exc:
+            os.close(fd)
+            log.warning("runtime.pin_failed", binary=self.binary, error=str(exc))
+            return
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = fd
+        self._stamp = (st.st_dev, st.st_ino, st.st_mtime_ns)
+
+
 class OciRuntime:
-    def __init__(self, binary: str, *, state_root: Path, name: str) -> None:
+    def __init__(
+        self,
+        binary: str,
+        *,
+        state_root: Path,
+        name: str,
+        create_prefix: tuple[str, ...] = (),
+    ) -> None:
         self.binary = binary
         self.name = name
         self.state_root = state_root
+        self.create_prefix = create_prefix
+        self._pinned: PinnedBinary | None = None
+        self.busy = 0  # runtime commands under way (see runtime/orphans.py)
+
+    def pin(self) -> None:
+        """Run the runtime from a sealed in-memory copy of its binary from now on (see
+        :class:`PinnedBinary`)."""
+        self._pinned = PinnedBinary(self.binary, self.state_root.parent / "bin" / self.name)
+
+    @property
+    def description(self) -> str:
+        """How ``info`` and the logs name it: ``crun (v2 mount hidden at create)``."""
+        return f"{self.name} (v2 mount hidden at create)" if self.create_prefix else self.name
 
     def _base(self, log_path: Path | None = None) -> list[str]:
-        cmd = [self.binary, "--root", str(self.state_root)]
+        binary = self._pinned.path() if self._pinned is not None else self.binary
+        cmd = [binary, "--root", str(self.state_root)]
         if log_path is not None:
             cmd += ["--log", str(log_path), "--log-format", "json"]
         return cmd
@@ -54,16 +154,21 @@ class OciRuntime:
         stdin: int = subprocess.DEVNULL,
         stdout: int = subprocess.DEVNULL,
         stderr: int = subprocess.DEVNULL,
+        prefix: tuple[str, ...] = (),
     ) -> None:
         if log_path.exists():
             log_path.unlink()
-        result = await trio.run_process(
-            [*self._base(log_path), *args],
-            check=False,
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-        )
+        self.busy += 1
+        try:
+            result = await trio.run_process(
+                [*prefix, *self._base(log_path), *args],
+                check=False,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+            )
+        finally:
+            self.busy -= 1
         if result.returncode != 0:
             message = last_error(log_path) or f"{self.name} {what} exited with {result.returncode}"
             raise _classify(f"OCI runtime {what} failed: {message}")
@@ -89,6 +194,7 @@ class OciRuntime:
             stdin=stdin,
             stdout=stdout,
             stderr=stderr,
+            prefix=self.create_prefix,
         )
         return int(pid_file.read_text().strip())
 
@@ -164,24 +270,50 @@ class OciRuntime:
         await self._run(["kill", cid, str(sig)], log_path=bundle / "runtime.log", what="kill")
 
     async def list_ids(self) -> list[str]:
-        result = await trio.run_process(
-            [*self._base(), "list", "--format", "json"],
-            capture_stdout=True,
-            check=False,
-            stderr=subprocess.DEVNULL,
-        )
+        self.busy += 1
+        try:
+            result = await trio.run_process(
+                [*self._base(), "list", "--format", "json"],
+                capture_stdout=True,
+                check=False,
+                stderr=subprocess.DEVNULL,
+            )
+        finally:
+            self.busy -= 1
         if result.returncode != 0 or not result.stdout.strip():
             return []
         return [str(item["id"]) for item in json.loads(result.stdout) or []]
 
 
 def _classify(message: str) -> RuntimeFailed | InvalidArgument:
+    message = runc_wording(message)
     lowered = message.lower()
     if "executable file not found" in lowered or "no such file or directory" in lowered:
         return ExecNotFound(message)
     if "permission denied" in lowered:
         return ExecNotPermitted(message)
     return RuntimeFailed(message)
+
+
+_CRUN_NOT_FOUND = re.compile(
+    r"executable file `(?P<name>[^`]*)` not found in \$PATH(: No such file or directory)?"
+)
+_CRUN_NOT_EXECUTABLE = re.compile(r"open executable: (Permission denied|Operation not permitted)")
+
+
+def runc_wording(message: str) -> str:
+    """crun's messages for a command that cannot run, worded as runc's (and so moby's):
+    the docker CLI picks exit code 127 or 126 by matching that wording."""
+    found = _CRUN_NOT_FOUND.search(message)
+    if found:
+        name = found["name"]
+        detail = (
+            f"stat {name}: no such file or directory"
+            if "/" in name
+            else "executable file not found in $PATH"
+        )
+        return f'{message[: found.start()]}exec: "{name}": {detail}{message[found.end() :]}'
+    return _CRUN_NOT_EXECUTABLE.sub("exec: permission denied", message)
 
 
 def last_error(log_path: Path) -> str:
@@ -210,20 +342,59 @@ async def probe(choice: str, *, state_root: Path) -> OciRuntime:
         path = shutil.which(choice) or choice
         if not os.access(path, os.X_OK):
             raise RuntimeFailed(f"OCI runtime {choice!r} not found")
-        return OciRuntime(path, state_root=state_root / Path(path).name, name=Path(path).name)
+        name = Path(path).name
+        chosen = OciRuntime(path, state_root=state_root / name, name=name)
+        if name == "crun" and hybrid_cgroups() and shutil.which("unshare"):
+            chosen.create_prefix = HIDE_UNIFIED
+        chosen.pin()
+        return chosen
     reasons: list[str] = []
     for name in ("crun", "runc"):
         found = shutil.which(name)
         if not found:
             reasons.append(f"{name}: not installed")
             continue
-        candidate = OciRuntime(found, state_root=state_root / name, name=name)
-        error = await _try_create(candidate)
-        if error is None:
-            return candidate
-        reasons.append(f"{name}: {error}")
-        log.info("runtime.probe_failed", runtime=name, reason=error)
+        for candidate in _candidates(found, name, state_root):
+            error = await _try_create(candidate)
+            if error is None:
+                candidate.pin()
+                return candidate
+            reasons.append(f"{candidate.description}: {error}")
+            log.info("runtime.probe_failed", runtime=candidate.description, reason=error)
     raise RuntimeFailed("no usable OCI runtime: " + "; ".join(reasons))
+
+
+def _candidates(binary: str, name: str, state_root: Path) -> list[OciRuntime]:
+    """How to try ``name``: as it is, and for crun on a hybrid host also with the v2
+    mount hidden at create."""
+    found = [OciRuntime(binary, state_root=state_root / name, name=name)]
+    if name == "crun" and hybrid_cgroups() and shutil.which("unshare"):
+        found.append(
+            OciRuntime(binary, state_root=state_root / name, name=name, create_prefix=HIDE_UNIFIED)
+        )
+    return found
+
+
+def hybrid_cgroups(mountinfo: Path = Path("/proc/self/mountinfo")) -> bool:
+    """Whether a cgroup2 hierarchy is mounted at /sys/fs/cgroup/unified beside v1 ones."""
+    try:
+        lines = mountinfo.read_text().splitlines()
+    except OSError:
+        return False
+    return any(
+        _mount_point_and_type(line) == ("/sys/fs/cgroup/unified", "cgroup2") for line in lines
+    )
+
+
+def _mount_point_and_type(line: str) -> tuple[str, str]:
+    """Mount point and filesystem type of one /proc/self/mountinfo line."""
+    fields = line.split()
+    if "-" not in fields:
+        return ("", "")
+    dash = fields.index("-")
+    if len(fields) < 5 or dash + 1 >= len(fields):
+        return ("", "")
+    return (fields[4], fields[dash + 1])
 
 
 async def _try_create(rt: OciRuntime) -> str | None:
@@ -262,6 +433,20 @@ async def _try_create(rt: OciRuntime) -> str | None:
                     await trio.lowlevel.wait_readable(pidfd)
                     os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
                     os.close(pidfd)
+    return None
+
+
+def bounding_capabilities(status: Path = Path("/proc/self/status")) -> frozenset[str] | None:
+    """The daemon's capability bounding set (``CapBnd``): more cannot be granted to a
+    container's process. None when it cannot be read."""
+    from supervisor.runtime.spec import capabilities_in_mask
+
+    try:
+        for line in status.read_text().splitlines():
+            if line.startswith("CapBnd:"):
+                return capabilities_in_mask(int(line.split()[1], 16))
+    except (OSError, ValueError, IndexError):
+        pass
     return None
 
 

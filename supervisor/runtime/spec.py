@@ -367,6 +367,59 @@ ALL_CAPABILITIES = (
 )
 
 
+#: Capability numbers (linux/capability.h), for reading a process's capability masks.
+CAPABILITY_NUMBERS = {
+    name: number
+    for number, name in enumerate(
+        (
+            "CAP_CHOWN",
+            "CAP_DAC_OVERRIDE",
+            "CAP_DAC_READ_SEARCH",
+            "CAP_FOWNER",
+            "CAP_FSETID",
+            "CAP_KILL",
+            "CAP_SETGID",
+            "CAP_SETUID",
+            "CAP_SETPCAP",
+            "CAP_LINUX_IMMUTABLE",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_NET_BROADCAST",
+            "CAP_NET_ADMIN",
+            "CAP_NET_RAW",
+            "CAP_IPC_LOCK",
+            "CAP_IPC_OWNER",
+            "CAP_SYS_MODULE",
+            "CAP_SYS_RAWIO",
+            "CAP_SYS_CHROOT",
+            "CAP_SYS_PTRACE",
+            "CAP_SYS_PACCT",
+            "CAP_SYS_ADMIN",
+            "CAP_SYS_BOOT",
+            "CAP_SYS_NICE",
+            "CAP_SYS_RESOURCE",
+            "CAP_SYS_TIME",
+            "CAP_SYS_TTY_CONFIG",
+            "CAP_MKNOD",
+            "CAP_LEASE",
+            "CAP_AUDIT_WRITE",
+            "CAP_AUDIT_CONTROL",
+            "CAP_SETFCAP",
+            "CAP_MAC_OVERRIDE",
+            "CAP_MAC_ADMIN",
+            "CAP_SYSLOG",
+            "CAP_WAKE_ALARM",
+            "CAP_BLOCK_SUSPEND",
+            "CAP_AUDIT_READ",
+        )
+    )
+}
+
+
+def capabilities_in_mask(mask: int) -> frozenset[str]:
+    """The capability names set in a mask such as ``CapBnd`` of /proc/PID/status."""
+    return frozenset(name for name, bit in CAPABILITY_NUMBERS.items() if mask >> bit & 1)
+
+
 def exec_process(
     base: dict[str, Any],
     *,
@@ -376,10 +429,13 @@ def exec_process(
     user: tuple[int, int, tuple[int, ...]] | None,
     tty: bool,
     privileged: bool,
+    grantable: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """The OCI process of ``docker exec``: the container's own process (``base``, from
     its ``config.json``) with the exec's command, environment (``env`` entries replace
     the container's of the same name), working directory, user and terminal.
+    ``privileged`` grants every capability in ``grantable`` (the daemon's own bounding
+    set: no runtime can grant more, and crun refuses to try).
 
     Raises:
         CommandError: an empty command.
@@ -399,8 +455,9 @@ def exec_process(
             **({"additionalGids": list(extra)} if extra else {}),
         }
     if privileged:
+        caps = [c for c in ALL_CAPABILITIES if grantable is None or c in grantable]
         process["capabilities"] = {
-            key: list(ALL_CAPABILITIES) for key in ("bounding", "effective", "permitted")
+            key: list(caps) for key in ("bounding", "effective", "permitted")
         }
     process.pop("consoleSize", None)
     return process

@@ -11,7 +11,8 @@ How to run (as root, from the repository root, with the project's virtualenv)::
 A private berthd (tests/daemon.py, own roots) and a private dockerd (bench_run's, with
 ``--bridge=none --iptables=false``) each run one ``busybox sleep`` container with
 ``--network none``; the real docker CLI times ``exec <ctr> true`` against each. The
-runtime floor is ``runc exec`` of ``true`` in berthd's container, timed directly.
+runtime floor is the runtime's own ``exec`` of ``true`` in berthd's container (crun or
+runc, whichever berthd chose), timed directly.
 """
 
 # A synchronous benchmark script (no trio): blocking calls and time.sleep are fine here.
@@ -44,9 +45,11 @@ def time_exec(host: str, cid: str, runs: int, warmup: int) -> list[float]:
     return samples
 
 
-def runc_exec_floor(d: Daemon, cid: str, runs: int) -> list[float]:
-    """``runc exec`` of ``true`` in the container berthd runs (no engine at all)."""
-    root = d.exec_root / "runtime" / "runc"
+def runtime_exec_floor(d: Daemon, cid: str, runs: int) -> tuple[str, list[float]]:
+    """The runtime's own ``exec`` of ``true`` in the container berthd runs (no engine at
+    all): crun or runc, whichever berthd chose."""
+    name = next(n for n in ("crun", "runc") if (d.exec_root / "runtime" / n / cid).exists())
+    root = d.exec_root / "runtime" / name
     bundle = d.exec_root / "containers" / cid / "config.json"
     process = {**json.loads(bundle.read_text())["process"], "args": ["true"]}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
@@ -56,16 +59,16 @@ def runc_exec_floor(d: Daemon, cid: str, runs: int) -> list[float]:
         for _ in range(runs):
             start = time.perf_counter()
             proc = subprocess.run(
-                ["runc", "--root", str(root), "exec", "--process", f.name, cid],
+                [name, "--root", str(root), "exec", "--process", f.name, cid],
                 capture_output=True,
                 text=True,
             )
             if proc.returncode != 0:
-                raise RuntimeError(f"runc exec failed: {proc.stderr.strip()}")
+                raise RuntimeError(f"{name} exec failed: {proc.stderr.strip()}")
             samples.append((time.perf_counter() - start) * 1000)
     finally:
         os.unlink(f.name)
-    return samples
+    return name, samples
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         cid = cid.decode() if isinstance(cid, bytes) else cid
         berth = time_exec(d.host, cid, args.runs, args.warmup)
         rows.append(("docker exec -> berthd", statistics.median(berth)))
-        rows.append(("runc exec alone", statistics.median(runc_exec_floor(d, cid, args.runs))))
+        runtime, floor = runtime_exec_floor(d, cid, args.runs)
+        rows.append((f"{runtime} exec alone", statistics.median(floor)))
         br.run_cli([br.DOCKER, "rm", "-f", cid], d.host)
     finally:
         d.cleanup()

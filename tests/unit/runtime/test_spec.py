@@ -11,6 +11,7 @@ import attrs
 import pytest
 
 from supervisor.runtime.spec import (
+    ALL_CAPABILITIES,
     CPU_PERIOD_US,
     DEFAULT_CAPABILITIES,
     DEFAULT_PATH,
@@ -23,6 +24,8 @@ from supervisor.runtime.spec import (
     SpecInput,
     TmpfsMount,
     build_spec,
+    capabilities_in_mask,
+    exec_process,
     merge_env,
     process_args,
     resolve_command,
@@ -35,7 +38,7 @@ BASE = SpecInput(
 
 
 def spec(**changes: Any) -> dict[str, Any]:
-    return build_spec(attrs.evolve(BASE, **changes))  # type: ignore[return-value]
+    return build_spec(attrs.evolve(BASE, **changes))
 
 
 def linux(**changes: Any) -> dict[str, Any]:
@@ -544,3 +547,44 @@ def test_build_spec_cpu_quota_and_period_unless_nano_cpus() -> None:
     assert s["linux"]["resources"]["cpu"] == {"quota": 50_000, "period": 200_000}
     s = spec(resources=Resources(nano_cpus=500_000_000, cpu_quota=1, cpu_period=2))
     assert s["linux"]["resources"]["cpu"] == {"period": 100_000, "quota": 50_000}
+
+
+# --- exec processes ------------------------------------------------------------------------
+
+
+def test_exec_process_takes_the_container_process_and_replaces_the_command() -> None:
+    base = spec()["process"]
+    p = exec_process(
+        base, args=["ls", "-l"], env=["A=2", "B=3"], cwd="", user=(65534, 65534, (5,)),
+        tty=True, privileged=False,
+    )  # fmt: skip
+    assert p["args"] == ["ls", "-l"]
+    assert sorted(p["env"]) == ["A=2", "B=3", "PATH=/bin"]
+    assert p["cwd"] == "/"
+    assert p["user"] == {"uid": 65534, "gid": 65534, "additionalGids": [5]}
+    assert p["terminal"] is True
+    assert p["capabilities"] == base["capabilities"]
+    with pytest.raises(CommandError):
+        exec_process(base, args=[], env=[], cwd="", user=None, tty=False, privileged=False)
+
+
+def test_privileged_exec_gets_every_capability_the_daemon_can_grant() -> None:
+    base = spec()["process"]
+    everything = exec_process(
+        base, args=["sh"], env=[], cwd="/", user=None, tty=False, privileged=True
+    )
+    assert everything["capabilities"]["bounding"] == list(ALL_CAPABILITIES)
+    grantable = capabilities_in_mask(0x1FFFEFFFFFF)  # this host: no CAP_SYS_RESOURCE
+    bounded = exec_process(
+        base, args=["sh"], env=[], cwd="/", user=None, tty=False, privileged=True,
+        grantable=grantable,
+    )  # fmt: skip
+    for key in ("bounding", "effective", "permitted"):
+        assert "CAP_SYS_RESOURCE" not in bounded["capabilities"][key]
+        assert "CAP_SYS_ADMIN" in bounded["capabilities"][key]
+
+
+def test_capabilities_in_mask() -> None:
+    assert capabilities_in_mask(0) == frozenset()
+    assert capabilities_in_mask(1) == {"CAP_CHOWN"}
+    assert capabilities_in_mask(1 << 21 | 1 << 37) == {"CAP_SYS_ADMIN", "CAP_AUDIT_READ"}
