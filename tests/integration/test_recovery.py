@@ -21,8 +21,9 @@ def test_sigterm_stops_containers_and_leaves_no_state(fresh_daemon: Daemon) -> N
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     assert fresh_daemon.leftovers() == []
     assert not fresh_daemon.socket.exists()
-    runtime_state = fresh_daemon.exec_root / "runtime" / "runc"
-    assert not runtime_state.exists() or list(runtime_state.iterdir()) == []
+    for runtime in ("crun", "runc"):
+        runtime_state = fresh_daemon.exec_root / "runtime" / runtime
+        assert not runtime_state.exists() or list(runtime_state.iterdir()) == []
     fresh_daemon.start()
     info = api.inspect(cid)
     assert info["State"]["Status"] == "exited"
