@@ -267,3 +267,28 @@ def test_binary_stdin_without_tty_is_data_not_detach_keys(daemon: Daemon, docker
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(len(data)).encode()
+
+
+def _zombie_children(pid: int) -> list[str]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=,stat=,comm=", "--ppid", str(pid)], capture_output=True, text=True
+    ).stdout
+    return [line for line in out.splitlines() if line.split()[1].startswith("Z")]
+
+
+def test_failed_execs_leave_nothing_that_blocks_removal(daemon: Daemon, docker_cli: str) -> None:
+    """A runtime that fails an exec (crun: the command is missing or a directory) leaves
+    its process in the container's pid namespace as berthd's zombie; unreaped, it would
+    keep the container's init from exiting and ``rm -f`` would hang."""
+    cid = daemon.client.run(["sleep", "300"])
+    for command in (["nope"], ["/etc"]):
+        r = docker(daemon, docker_cli, "exec", cid, *command)
+        assert r.returncode in (126, 127), r.stdout + r.stderr
+    privileged = docker(daemon, docker_cli, "exec", "--privileged", cid, "true")
+    assert privileged.returncode == 0, privileged.stderr
+    assert daemon.proc is not None
+    deadline = time.monotonic() + 5
+    while _zombie_children(daemon.proc.pid):
+        assert time.monotonic() < deadline, _zombie_children(daemon.proc.pid)
+        time.sleep(0.05)
+    daemon.client.call("DELETE", f"/containers/{cid}", params={"force": "1"})
