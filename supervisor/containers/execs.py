@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from supervisor.runtime import rootfs as rootfs_mod
 from supervisor.runtime.console import set_window_size, with_console
 from supervisor.runtime.oci import ExecNotFound, ExecNotPermitted, bounding_capabilities
 from supervisor.runtime.orphans import reap_orphans
+from supervisor.runtime.pipes import with_pipes
 from supervisor.runtime.spec import CommandError, exec_process
 from supervisor.runtime.users import UnknownUser, resolve_user
 
@@ -357,30 +357,20 @@ class ExecManager:
         log_file: Path,
         capture: bool,
     ) -> tuple[int, int, int]:
-        out_r, out_w = os.pipe2(os.O_CLOEXEC) if capture else (-1, -1)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC) if capture else (-1, -1)
-        in_r, in_w = os.pipe2(os.O_CLOEXEC) if ex.attach_stdin else (-1, -1)
-        try:
-            pid = await self._containers.runtime.exec(
+        async def run(stdin: int, stdout: int, stderr: int) -> int:
+            return await self._containers.runtime.exec(
                 h.id,
                 process=process_file,
                 pid_file=pid_file,
                 log_path=log_file,
-                stdin=in_r if in_r >= 0 else subprocess.DEVNULL,
-                stdout=out_w if out_w >= 0 else subprocess.DEVNULL,
-                stderr=err_w if err_w >= 0 else subprocess.DEVNULL,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
             )
-        except BaseException:
-            for fd in (out_r, err_r, in_w):
-                if fd >= 0:
-                    os.close(fd)
-            raise
-        finally:
-            for fd in (out_w, err_w, in_r):
-                if fd >= 0:
-                    os.close(fd)
-        ex.stdin_fd = in_w
-        return pid, out_r, err_r
+
+        pid, ends = await with_pipes(run, stdin=ex.attach_stdin, stdout=capture, stderr=capture)
+        ex.stdin_fd = ends.stdin
+        return pid, ends.stdout, ends.stderr
 
     async def _supervise(self, h: Handle, ex: Exec, pidfd: int, stdout: int, stderr: int) -> None:
         """Copy output to the hub until the process ends; record the exit code first,

@@ -23,6 +23,7 @@ from supervisor.containers.logs import LogWriter, OutputHub
 from supervisor.model import Container
 from supervisor.runtime.console import set_window_size, with_console
 from supervisor.runtime.oci import OciRuntime
+from supervisor.runtime.pipes import with_pipes
 
 
 async def create_process(
@@ -59,30 +60,16 @@ async def create_process(
             tty=True,
             stdin=os.dup(master) if open_stdin else -1,
         )
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    in_r, in_w = os.pipe2(os.O_CLOEXEC) if open_stdin else (-1, -1)
-    try:
-        pid = await runtime.create(
-            c.id,
-            bundle=paths.bundle,
-            pid_file=pid_file,
-            stdin=in_r if open_stdin else subprocess.DEVNULL,
-            stdout=out_w,
-            stderr=err_w,
+
+    async def create_piped(stdin: int, stdout: int, stderr: int) -> int:
+        return await runtime.create(
+            c.id, bundle=paths.bundle, pid_file=pid_file, stdin=stdin, stdout=stdout, stderr=stderr
         )
-    except BaseException:
-        for fd in (out_r, err_r, in_w):
-            if fd >= 0:
-                os.close(fd)
-        raise
-    finally:
-        for fd in (out_w, err_w, in_r):
-            if fd >= 0:
-                os.close(fd)
-    if in_w >= 0:
-        os.set_blocking(in_w, False)
-    return pid, Output(stdout=out_r, stderr=err_r, oomfd=None, stdin=in_w)
+
+    pid, ends = await with_pipes(create_piped, stdin=open_stdin, stdout=True, stderr=True)
+    if ends.stdin >= 0:
+        os.set_blocking(ends.stdin, False)
+    return pid, Output(stdout=ends.stdout, stderr=ends.stderr, oomfd=None, stdin=ends.stdin)
 
 
 def log_writer(c: Container, path: Path, hub: OutputHub) -> LogWriter:
