@@ -42,7 +42,6 @@ import functools
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import NoReturn
 
 import attrs
@@ -139,7 +138,7 @@ def _covers(have: Sequence[str], want: Sequence[str]) -> bool:
     )
 
 
-class RegistryClient:
+class RegistryClient(trio.abc.AsyncResource):
     """A client for one registry (see the module documentation).
 
     Args:
@@ -179,17 +178,6 @@ class RegistryClient:
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
-
-    async def __aenter__(self) -> RegistryClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     @property
     def http(self) -> HttpClient:

@@ -29,7 +29,6 @@ import socket
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from types import TracebackType
 
 import h11
 import structlog
@@ -77,7 +76,7 @@ def _describe_os_error(exc: OSError) -> str:
     return str(first) or type(first).__name__
 
 
-class Response:
+class Response(trio.abc.AsyncResource):
     """Status and headers of an answer; the body is pulled on demand.
 
     Resource handling: use ``async with response:`` (or read the body to its end): a
@@ -170,17 +169,6 @@ class Response:
             self.complete = True
         if not self.complete:
             await self._connection.aclose()
-
-    async def __aenter__(self) -> Response:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class Connection:
@@ -525,7 +513,7 @@ async def open_connection(
         await connection.aclose()
 
 
-class HttpClient:
+class HttpClient(trio.abc.AsyncResource):
     """Connections kept alive per origin, redirects and stale-connection retries.
 
     Resource handling: idle connections stay open until :meth:`aclose` (or ``async with``).
@@ -660,14 +648,3 @@ class HttpClient:
         for connections in idle.values():
             for connection in connections:
                 await connection.aclose()
-
-    async def __aenter__(self) -> HttpClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
