@@ -330,6 +330,13 @@ class RegistryClient(trio.abc.AsyncResource):
             raise NotFound(message)
         raise BerthError(f'{response.method.capitalize()} "{response.url}": {message}')
 
+    async def _expect(self, response: Response, *ok: int) -> None:
+        """Close ``response`` if its status is one of ``ok``; else raise its error (see
+        :meth:`_fail`)."""
+        if response.status not in ok:
+            await self._fail(response)
+        await response.aclose()
+
     def _pull_denied(self, repo: str) -> str:
         name = references.familiar(f"{self.domain}/{repo}")
         return (
@@ -371,9 +378,7 @@ class RegistryClient(trio.abc.AsyncResource):
             await self._fail(response)
         await response.aclose()
         retry = await self._send("GET", "/v2/", scopes=())
-        if retry.status != 200:
-            await self._fail(retry)
-        await retry.aclose()
+        await self._expect(retry, 200)
         return None
 
     # -- manifests ------------------------------------------------------------------------
@@ -392,20 +397,9 @@ class RegistryClient(trio.abc.AsyncResource):
             unknown: manifest unknown"; :class:`DigestMismatch` when fetched by digest (or
             announced with ``Docker-Content-Digest``) and the bytes hash otherwise.
         """
-        check_repository(repo)
-        check_reference(reference)
-        response = await self._send(
-            "GET",
-            f"/v2/{repo}/manifests/{reference}",
-            scopes=[auth.scope(repo, ["pull"])],
-            headers=[("Accept", ", ".join(accept))],
-        )
+        response = await self._send_manifest("GET", repo, reference, accept)
         if response.status != 200:
-            await self._fail(
-                response,
-                not_found=f"manifest for {self._familiar(repo, reference)} not found",
-                denied=self._pull_denied(repo),
-            )
+            await self._fail_manifest(response, repo, reference)
         async with response:
             raw = await response.read(MANIFEST_LIMIT)
         media_type = media_type_of(raw, response.header("content-type"))
@@ -423,23 +417,12 @@ class RegistryClient(trio.abc.AsyncResource):
         self, repo: str, reference: str, *, accept: Sequence[str] = MANIFEST_ACCEPT
     ) -> ManifestHead | None:
         """HEAD a manifest: its media type, digest and size, or None if there is none."""
-        check_repository(repo)
-        check_reference(reference)
-        response = await self._send(
-            "HEAD",
-            f"/v2/{repo}/manifests/{reference}",
-            scopes=[auth.scope(repo, ["pull"])],
-            headers=[("Accept", ", ".join(accept))],
-        )
+        response = await self._send_manifest("HEAD", repo, reference, accept)
         if response.status == 404:
             await response.aclose()
             return None
         if response.status != 200:
-            await self._fail(
-                response,
-                not_found=f"manifest for {self._familiar(repo, reference)} not found",
-                denied=self._pull_denied(repo),
-            )
+            await self._fail_manifest(response, repo, reference)
         await response.aclose()
         content_type = response.header("content-type")
         digest = (response.header("docker-content-digest") or "").strip()
@@ -447,6 +430,25 @@ class RegistryClient(trio.abc.AsyncResource):
             media_type=content_type.split(";", 1)[0].strip() if content_type else None,
             digest=digest if is_digest(digest) else None,
             size=response.content_length,
+        )
+
+    async def _send_manifest(
+        self, method: str, repo: str, reference: str, accept: Sequence[str]
+    ) -> Response:
+        check_repository(repo)
+        check_reference(reference)
+        return await self._send(
+            method,
+            f"/v2/{repo}/manifests/{reference}",
+            scopes=[auth.scope(repo, ["pull"])],
+            headers=[("Accept", ", ".join(accept))],
+        )
+
+    async def _fail_manifest(self, response: Response, repo: str, reference: str) -> NoReturn:
+        await self._fail(
+            response,
+            not_found=f"manifest for {self._familiar(repo, reference)} not found",
+            denied=self._pull_denied(repo),
         )
 
     async def put_manifest(self, repo: str, reference: str, raw: bytes, media_type: str) -> str:
@@ -470,9 +472,7 @@ class RegistryClient(trio.abc.AsyncResource):
             headers=[("Content-Type", media_type)],
             body=lambda: raw,
         )
-        if response.status not in (200, 201, 202):
-            await self._fail(response)
-        await response.aclose()
+        await self._expect(response, 200, 201, 202)
         announced = (response.header("docker-content-digest") or "").strip()
         if announced and announced != digest and announced.split(":")[0] == digest.split(":")[0]:
             raise DigestMismatch(
@@ -501,9 +501,7 @@ class RegistryClient(trio.abc.AsyncResource):
         if response.status == 404:
             await response.aclose()
             return None
-        if response.status != 200:
-            await self._fail(response)
-        await response.aclose()
+        await self._expect(response, 200)
         return response.content_length if response.content_length is not None else 0
 
     async def fetch_blob(
@@ -696,9 +694,7 @@ class RegistryClient(trio.abc.AsyncResource):
             )
         scopes = [auth.scope(repo, ["pull", "push"])]
         response = await self._send("POST", f"/v2/{repo}/blobs/uploads/", scopes=scopes)
-        if response.status != 202:
-            await self._fail(response)
-        await response.aclose()
+        await self._expect(response, 202)
         origin, target = self._upload_location(response)
         minimum = response.header("oci-chunk-min-length") or ""
         octet = ("Content-Type", "application/octet-stream")
@@ -729,19 +725,13 @@ class RegistryClient(trio.abc.AsyncResource):
                     body=functools.partial(_file_chunks, path, start, length, progress, size),
                     origin=origin,
                 )
-                if response.status != 202:
-                    await self._fail(response)
-                await response.aclose()
+                await self._expect(response, 202)
                 origin, target = self._upload_location(response)
                 offset += length
             stored = await self._close_upload(repo, origin, target, digest, scopes)
         if chunk_size is None:
-            if response.status not in (201, 204):
-                await self._fail(response)
-            await response.aclose()
-            stored = (response.header("docker-content-digest") or "").strip() or digest
-            if stored != digest:
-                raise DigestMismatch(digest, stored, f"blob uploaded to {repo}")
+            await self._expect(response, 201, 204)
+            stored = _stored_digest(response, digest, repo)
         self._log.debug(
             "registry.blob_uploaded",
             repo=repo,
@@ -757,9 +747,7 @@ class RegistryClient(trio.abc.AsyncResource):
         check_repository(repo)
         scopes = [auth.scope(repo, ["pull", "push"])]
         response = await self._send("POST", f"/v2/{repo}/blobs/uploads/", scopes=scopes)
-        if response.status != 202:
-            await self._fail(response)
-        await response.aclose()
+        await self._expect(response, 202)
         origin, target = self._upload_location(response)
         return UploadSession(repo=repo, origin=origin, target=target)
 
@@ -779,12 +767,8 @@ class RegistryClient(trio.abc.AsyncResource):
             body=lambda: data,
             origin=session.origin,
         )
-        if response.status not in (201, 204):
-            await self._fail(response)
-        await response.aclose()
-        stored = (response.header("docker-content-digest") or "").strip() or digest
-        if stored != digest:
-            raise DigestMismatch(digest, stored, f"blob uploaded to {repo}")
+        await self._expect(response, 201, 204)
+        stored = _stored_digest(response, digest, repo)
         self._log.debug("registry.blob_uploaded", repo=repo, digest=digest, size=len(data))
         return stored
 
@@ -807,9 +791,7 @@ class RegistryClient(trio.abc.AsyncResource):
         check_repository(repo)
         scopes = [auth.scope(repo, ["pull", "push"])]
         response = await self._send("POST", f"/v2/{repo}/blobs/uploads/", scopes=scopes)
-        if response.status != 202:
-            await self._fail(response)
-        await response.aclose()
+        await self._expect(response, 202)
         origin, target = self._upload_location(response)
         sent = 0
 
@@ -834,9 +816,7 @@ class RegistryClient(trio.abc.AsyncResource):
         response = await self._send(
             "PATCH", target, scopes=scopes, headers=[octet], body=once, origin=origin
         )
-        if response.status != 202:
-            await self._fail(response)
-        await response.aclose()
+        await self._expect(response, 202)
         origin, target = self._upload_location(response)
         want = digest()
         check_digest(want)
@@ -857,12 +837,8 @@ class RegistryClient(trio.abc.AsyncResource):
             body=lambda: b"",
             origin=origin,
         )
-        if response.status not in (201, 204):
-            await self._fail(response)
-        await response.aclose()
-        stored = (response.header("docker-content-digest") or "").strip() or digest
-        if stored != digest:
-            raise DigestMismatch(digest, stored, f"blob uploaded to {repo}")
+        await self._expect(response, 201, 204)
+        stored = _stored_digest(response, digest, repo)
         return stored
 
     def _upload_location(self, response: Response) -> tuple[Origin, str]:
@@ -961,6 +937,15 @@ class RegistryClient(trio.abc.AsyncResource):
 
 
 # -- file helpers (run in a worker thread) ---------------------------------------------------
+
+
+def _stored_digest(response: Response, digest: str, repo: str) -> str:
+    """The digest the registry says it stored at the end of an upload (``digest`` when
+    it says none); :class:`DigestMismatch` when it differs from the one sent."""
+    stored = (response.header("docker-content-digest") or "").strip() or digest
+    if stored != digest:
+        raise DigestMismatch(digest, stored, f"blob uploaded to {repo}")
+    return stored
 
 
 def _file_size(path: Path) -> int:
