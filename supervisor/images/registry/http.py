@@ -367,20 +367,11 @@ class Connection:
             return False
 
     async def _response_done(self) -> None:
-        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
-            self._h11.start_next_cycle()
-            self._busy = False
-            if self._pool is not None:
-                self._pool._release(self)
-            return
-        await self.aclose()
+        if not self._reuse():
+            await self.aclose()
 
     def _release_or_close_nowait(self) -> None:
-        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
-            self._h11.start_next_cycle()
-            self._busy = False
-            if self._pool is not None:
-                self._pool._release(self)
+        if self._reuse():
             return
         self.closed = True
         if self._pool is not None:
@@ -388,6 +379,17 @@ class Connection:
         # Closing a socket needs no waiting; SSLStream's close-notify is skipped (it is
         # optional for HTTP, RFC 9110 §9.6... and the connection is not reused anyway).
         _close_now(self._stream)
+
+    def _reuse(self) -> bool:
+        """Ready the connection for its next request (back to the pool, if any) once both
+        sides have finished this exchange; False, with nothing done, if they have not."""
+        if self._h11.our_state is not h11.DONE or self._h11.their_state is not h11.DONE:
+            return False
+        self._h11.start_next_cycle()
+        self._busy = False
+        if self._pool is not None:
+            self._pool._release(self)
+        return True
 
     async def aclose(self) -> None:
         if self.closed:
