@@ -1,0 +1,84 @@
+"""Both OCI runtimes through berthd: whichever the probe picks on this host (crun here,
+with the cgroup v2 mount hidden at create) and each one forced with ``--runtime``, so the
+path the probe does not take stays tested. The rest of the suite runs on the default."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.daemon import ApiError, Daemon
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(params=["crun", "runc"], scope="module")
+def daemon(request: pytest.FixtureRequest) -> Iterator[Daemon]:
+    name = str(request.param)
+    if shutil.which(name) is None:
+        pytest.skip(f"{name} is not installed")
+    d = Daemon(Path(tempfile.mkdtemp(prefix=f"berth-rt-{name}-")))
+    try:
+        d.start("--runtime", name)
+        d.import_busybox()
+        yield d
+    finally:
+        d.cleanup()
+
+
+def exec_run(d: Daemon, cid: str, cmd: list[str], **extra: object) -> tuple[int, str]:
+    """Run an exec to its end through the API; returns (exit code, error message)."""
+    eid = d.client.call("POST", f"/containers/{cid}/exec", {"Cmd": cmd, **extra})["Id"]
+    try:
+        d.client.call("POST", f"/exec/{eid}/start", {"Detach": True})
+        message = ""
+    except ApiError as exc:
+        message = exc.message
+    deadline = time.monotonic() + 10
+    while (info := d.client.call("GET", f"/exec/{eid}/json"))["Running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return info["ExitCode"], message
+
+
+def test_lifecycle_exec_and_failures(daemon: Daemon) -> None:
+    info = daemon.client.call("GET", "/info")
+    runtime = info["DefaultRuntime"]
+    assert runtime in ("crun", "runc") and daemon.log_path.read_text().count(runtime)
+    cid = daemon.client.run(["sleep", "300"], HostConfig={"Memory": 64 * 1024 * 1024})
+    assert daemon.client.inspect(cid)["State"]["Running"]
+    assert exec_run(daemon, cid, ["sh", "-c", "exit 3"]) == (3, "")
+    code, message = exec_run(daemon, cid, ["nope"])
+    assert code == 127 and "executable file not found" in message
+    code, message = exec_run(daemon, cid, ["/etc"])
+    assert code == 126 and "permission denied" in message
+    assert exec_run(daemon, cid, ["true"], Privileged=True) == (0, "")
+    daemon.client.call("POST", f"/containers/{cid}/pause")
+    assert daemon.client.inspect(cid)["State"]["Paused"]
+    daemon.client.call("POST", f"/containers/{cid}/unpause")
+    daemon.client.call("POST", f"/containers/{cid}/update", {"PidsLimit": 50})
+    daemon.client.call("POST", f"/containers/{cid}/stop", params={"t": "0"})
+    assert daemon.client.inspect(cid)["State"]["ExitCode"] == 137
+    daemon.client.call("DELETE", f"/containers/{cid}")
+    with pytest.raises(ApiError) as missing:
+        daemon.client.run(["/nonexistent"])
+    assert missing.value.status == 400 and "no such file or directory" in missing.value.message
+    assert list((daemon.exec_root / "runtime" / runtime).glob("*/")) == []
+    assert daemon.proc is not None
+    deadline = time.monotonic() + 5  # orphans of failed execs are reaped within a second
+    while zombies(daemon.proc.pid):
+        assert time.monotonic() < deadline, zombies(daemon.proc.pid)
+        time.sleep(0.05)
+
+
+def zombies(pid: int) -> list[str]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=,stat=", "--ppid", str(pid)], capture_output=True, text=True
+    )
+    return [line for line in out.stdout.splitlines() if line.split()[1].startswith("Z")]
