@@ -31,7 +31,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from types import TracebackType
-    from typing import BinaryIO, Self
+    from typing import BinaryIO, Self, TypedDict, Unpack
+
+    class RequestOptions(TypedDict, total=False):
+        """The keyword arguments of ``Client.send``, shared by ``Client.request``."""
+
+        query: Mapping[str, object] | None
+        body: bytes | BinaryIO | None
+        headers: Mapping[str, str] | None
+
 
 API_VERSION = "1.43"
 DEFAULT_HOST = "unix:///run/berth/berth.sock"
@@ -396,23 +404,9 @@ class Client:
             raise
         return Response(sock, method)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Mapping[str, object] | None = None,
-        body: bytes | BinaryIO | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
-        """Send a request and read the head; raise ``DaemonError`` on 4xx/5xx."""
-        response = self.send(method, path, query=query, body=body, headers=headers)
-        try:
-            check(response)
-        except BaseException:
-            response.close()
-            raise
-        return response
+    def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> Response:
+        """:meth:`send` a request and read the head; raise ``DaemonError`` on 4xx/5xx."""
+        return checked(self.send(method, path, **options))
 
     def call_json(
         self,
@@ -457,13 +451,8 @@ class Client:
             query=query,
             headers={"Connection": "Upgrade", "Upgrade": "tcp", "Content-Type": "text/plain"},
         )
-        try:
-            check(response)
-            if response.status == 200:
-                response._mode = "close"  # pre-1.24 engines hijack without a 101
-        except BaseException:
-            response.close()
-            raise
+        if checked(response).status == 200:
+            response._mode = "close"  # pre-1.24 engines hijack without a 101
         return response
 
 
@@ -472,6 +461,16 @@ def check(response: Response) -> None:
     response.read_head()
     if response.status >= 400:
         raise DaemonError(response.status, error_message(response.status, response.read()))
+
+
+def checked(response: Response) -> Response:
+    """``response`` once :func:`check` passed; closed if it raised."""
+    try:
+        check(response)
+    except BaseException:
+        response.close()
+        raise
+    return response
 
 
 def _regular_file_size(body: BinaryIO) -> int | None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 
-from cli.client import Client, ClientError, check, quote
+from cli.client import Client, ClientError, check, checked, quote
 from cli.commands import WAIT_REGISTER_TIMEOUT, err, signal_proxy
 from cli.data import get_dict, get_int, get_str
 from cli.interactive import (
@@ -126,22 +126,18 @@ def _hijack_with_body(client: Client, path: str, payload: dict[str, object]) -> 
     """``Client.hijack`` with a JSON body (``/exec/{id}/start`` reads ``Tty``, ``ConsoleSize``)."""
     import json
 
-    response = client.send(
-        "POST",
-        path,
-        body=json.dumps(payload).encode(),
-        headers={
-            "Connection": "Upgrade",
-            "Upgrade": "tcp",
-            "Content-Type": "application/json",
-        },
+    return checked(
+        client.send(
+            "POST",
+            path,
+            body=json.dumps(payload).encode(),
+            headers={
+                "Connection": "Upgrade",
+                "Upgrade": "tcp",
+                "Content-Type": "application/json",
+            },
+        )
     )
-    try:
-        check(response)
-    except BaseException:
-        response.close()
-        raise
-    return response
 
 
 def _ended(outcome: Outcome) -> int | None:

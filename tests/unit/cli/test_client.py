@@ -17,6 +17,7 @@ from cli.client import (
     ProtocolError,
     Response,
     check,
+    checked,
     encode_query,
     error_message,
     quote,
@@ -119,6 +120,20 @@ def test_check_raises_daemon_error_with_message() -> None:
         check(r)
     assert info.value.status == 409
     assert str(info.value) == "Error response from daemon: name in use"
+
+
+def test_checked_returns_the_open_response_on_success() -> None:
+    r = response_from(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    with checked(r) as same:
+        assert same is r
+        assert same.json() == {}
+
+
+def test_checked_closes_the_response_on_error() -> None:
+    r = response_from(b'HTTP/1.1 404 Not Found\r\nContent-Length: 17\r\n\r\n{"message": "no"}')
+    with pytest.raises(DaemonError):
+        checked(r)
+    assert r.sock.fileno() == -1
 
 
 @pytest.mark.parametrize(
