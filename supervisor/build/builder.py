@@ -8,6 +8,8 @@ text), the RUN build args and, for COPY/ADD, the checksum of what is copied (con
 names, modes, owners: not mtimes). A hit skips the step; a miss runs it:
 
 - metadata instructions change the run config and add an ``empty_layer`` history entry;
+  WORKDIR also makes its directory in an overlay of the image, and gets a layer when
+  that made anything (as the classic builder, which commits a container for it);
 - RUN creates a real container from the current image through the
   :class:`ContainerManager` (the stage's env, user, workdir and shell), streams its
   output, and turns its overlay upper dir into a layer (``diff.write_layer``), then
@@ -45,7 +47,9 @@ from store import build as cache_rows
 from store.db import Database
 from supervisor.build import instructions as ins_mod
 from supervisor.build.context import (
+    BuildFS,
     CopyRequest,
+    InlineFile,
     collect,
     iter_mode,
     lookup_owner,
@@ -218,9 +222,13 @@ class Builder:
 MAX_DOWNLOAD = 512 << 20
 
 
-def _download(url: str) -> tuple[str, bytes]:
-    """Fetch ``url`` for ADD: (file name, content). Raises InvalidArgument naming the
-    URL when it cannot be fetched."""
+def _download(url: str) -> tuple[str, InlineFile]:
+    """Fetch ``url`` for ADD: (file name, the file). Raises InvalidArgument naming the
+    URL when it cannot be fetched.
+
+    As Docker's classic builder: the file is 0600 (``--chmod`` may change that) and its
+    mtime is the response's ``Last-Modified``, 0 when absent or unreadable.
+    """
     import urllib.error
     import urllib.parse
     import urllib.request
@@ -229,11 +237,29 @@ def _download(url: str) -> tuple[str, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
             data = response.read(MAX_DOWNLOAD + 1)
+            last_modified = response.headers.get("Last-Modified")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise InvalidArgument(f"failed to fetch {url}: {exc}") from None
     if len(data) > MAX_DOWNLOAD:
         raise InvalidArgument(f"failed to fetch {url}: larger than {MAX_DOWNLOAD} bytes")
-    return name, data
+    return name, InlineFile(data, mode=0o600, mtime=_http_time(last_modified))
+
+
+def _http_time(value: str | None) -> int:
+    """An HTTP date (``Last-Modified``) as a Unix time; 0 when absent or unreadable."""
+    import email.utils
+
+    if not value:
+        return 0
+    try:
+        return max(0, int(email.utils.parsedate_to_datetime(value).timestamp()))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _has_entries(directory: Path) -> bool:
+    with os.scandir(directory) as entries:
+        return next(entries, None) is not None
 
 
 def _apply_dockerignore(context: Path) -> None:
@@ -469,15 +495,30 @@ class _Run:
 
     async def _metadata(self, stage: _Stage, ins: Instruction) -> None:
         new = ins_mod.apply_metadata(ins, stage.run_config, self._env(stage), escape=self.df.escape)
-        detail = _describe(ins, new, stage.run_config)
+        detail = _describe(ins, new, stage.run_config, self._env(stage), self.df.escape)
         by = ins_mod.created_by(ins, stage.run_config, detail)
-        key = self._key(stage, by)
+        # WORKDIR's key says it makes the directory: entries cached before it did miss.
+        key = self._key(stage, by, *(["mkdir"] if ins.keyword == "workdir" else []))
         if await self._cached(stage, key):
             return
+        layer = None
+        if ins.keyword == "workdir":
+            layer = await self._make_workdir(stage, new["WorkingDir"])
         stage.config["config"] = new
         if ins.keyword == "maintainer":
             stage.config["author"] = ins.args[0]
-        await self._commit(stage, by, None, key=key)
+        await self._commit(stage, by, layer, key=key)
+
+    async def _make_workdir(self, stage: _Stage, path: str) -> Layer | None:
+        """Make WORKDIR's directory in the image, as Docker's classic builder does: it
+        commits the step's container, so the step has a layer when the directory (or a
+        parent) was made, and is an ``empty_layer`` one when it existed already."""
+        async with self._mounted(stage.layers) as (root, upper):
+            fs = BuildFS(root, [], container="build")
+            await trio.to_thread.run_sync(fs.make_workdir, path)
+            if not await trio.to_thread.run_sync(_has_entries, upper):
+                return None
+            return await self._layer_from(upper, stage)
 
     async def _commit(
         self, stage: _Stage, created_by: str, layer: Layer | None, *, key: str | None
@@ -601,7 +642,9 @@ class _Run:
         ins_mod.check_flags(ins)
         x_env = self._env(stage)
         words = [ins_mod.expand(ins, w, x_env, self.df.escape) for w in ins.args]
-        heredocs = {d.name: d.content.encode() for d in ins.heredocs}
+        inline = {
+            d.name: InlineFile(ins_mod.heredoc_text(ins, d, x_env).encode()) for d in ins.heredocs
+        }
         sources = list(words[:-1])
         sources = [
             w.removeprefix("<<-").removeprefix("<<").strip("'\"") if w.startswith("<<") else w
@@ -624,8 +667,8 @@ class _Run:
             fetched: list[str] = []
             for s_ in sources:
                 if s_.startswith(("http://", "https://")):
-                    name, data = await trio.to_thread.run_sync(_download, s_)
-                    heredocs[name] = data
+                    name, item = await trio.to_thread.run_sync(_download, s_)
+                    inline[name] = item
                     fetched.append(name)
                 else:
                     fetched.append(s_)
@@ -662,7 +705,7 @@ class _Run:
             stack.callback(shutil.rmtree, work, True)
             try:
                 collected = await trio.to_thread.run_sync(
-                    lambda: collect(source_fs, req, work, heredocs=heredocs)
+                    lambda: collect(source_fs, req, work, inline=inline)
                 )
             except InvalidArgument as exc:
                 raise InvalidArgument(
@@ -709,8 +752,24 @@ def _stage_name(ins: Instruction) -> str:
     return ins.args[2].lower() if len(ins.args) == 3 else ""
 
 
-def _describe(ins: Instruction, new: Mapping[str, Any], old: Mapping[str, Any]) -> str:
+def _go_list(items: list[str]) -> str:
+    """A string slice as Go's ``%v`` prints it (Docker's SHELL and VOLUME history)."""
+    return "[" + " ".join(items) + "]"
+
+
+def _describe(
+    ins: Instruction,
+    new: Mapping[str, Any],
+    old: Mapping[str, Any],
+    env: Mapping[str, str],
+    escape: str,
+) -> str:
     """The history text of a metadata step (values after substitution, as Docker)."""
+
+    def words() -> list[str]:
+        expanded = [ins_mod.expand(ins, w, env, escape) for w in ins.args]
+        return expanded if ins.json else [p for w in expanded for p in w.split()]
+
     k = ins.keyword
     if k in ("cmd", "entrypoint"):
         value = new.get("Cmd" if k == "cmd" else "Entrypoint") or []
@@ -729,11 +788,11 @@ def _describe(ins: Instruction, new: Mapping[str, Any], old: Mapping[str, Any]) 
     if k == "user":
         return f"USER {new.get('User')}"
     if k == "expose":
-        return "EXPOSE " + " ".join(sorted(new.get("ExposedPorts") or {}))
+        return "EXPOSE " + " ".join(words())  # this instruction's ports, as written
     if k == "volume":
-        return f"VOLUME {json.dumps(sorted(new.get('Volumes') or {}))}"
+        return f"VOLUME {_go_list(words())}"
     if k == "shell":
-        return f"SHELL {json.dumps(new.get('Shell'))}"
+        return f"SHELL {_go_list(list(new.get('Shell') or []))}"
     if k == "healthcheck":
         return f"HEALTHCHECK {json.dumps(new.get('Healthcheck'), sort_keys=True)}"
     if k == "stopsignal":

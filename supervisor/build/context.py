@@ -7,7 +7,8 @@ way). Sources are then found with ``docker cp``'s in-root walk
 stage resolves inside it, never on the host. :func:`collect` turns the sources of one
 COPY/ADD into a single tar whose members are already named, owned and moded as they
 land in the image, plus a checksum of what matters for the cache (names, modes, owners,
-link targets and contents: not mtimes).
+link targets and contents: not mtimes). :class:`BuildFS` makes WORKDIR's directory
+inside a stage's root, with the same in-root walk.
 
 This module does blocking I/O: run it in a worker thread.
 """
@@ -18,9 +19,10 @@ import fnmatch
 import hashlib
 import io
 import os
+import stat
 import tarfile
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -59,6 +61,20 @@ class Collected:
     tar: Path  # the combined tar, members named relative to "/"
     checksum: str
     files: int
+
+
+@attrs.frozen
+class InlineFile:
+    """A source that is not a path: a heredoc body or a file ADD fetched from a URL.
+
+    Docker's modes: 0644 for a heredoc (BuildKit's ``Mkfile``), 0600 for a download
+    (the classic builder writes it with 0600 and keeps that); ``mtime`` is the
+    download's ``Last-Modified`` (0 when there is none, as Docker).
+    """
+
+    data: bytes
+    mode: int = 0o644
+    mtime: int = 0
 
 
 @attrs.frozen
@@ -121,16 +137,19 @@ def _is_archive(data: bytes) -> bool:
 
 
 def collect(
-    fs: ContainerFS, req: CopyRequest, work: Path, *, heredocs: dict[str, bytes]
+    fs: ContainerFS, req: CopyRequest, work: Path, *, inline: Mapping[str, InlineFile]
 ) -> Collected:
     """One tar with everything a COPY/ADD puts in the image.
+
+    ``inline`` holds the sources named by a heredoc or URL rather than a path (keyed by
+    the name the source has in ``req.sources``); ``--chmod`` overrides their mode too.
 
     Errors: InvalidArgument (400) for a source outside the root or matching nothing,
     several sources into a non-directory; BerthError for I/O failures.
     """
     paths: list[str] = []
     for source in req.sources:
-        if source in heredocs:
+        if source in inline:
             paths.append(source)
             continue
         clean = "/" + "/".join(p for p in source.split("/") if p not in ("", "."))
@@ -162,14 +181,15 @@ def collect(
         tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as out,
     ):
         for path in paths:
-            if path in heredocs:
-                data = heredocs[path]
+            if path in inline:
+                item = inline[path]
                 info = tarfile.TarInfo(
                     "/".join([*dest_parts, path] if req.dest_is_dir else dest_parts)
                 )
-                info.size = len(data)
-                info.mode = 0o644
-                count += _add(out, info, io.BytesIO(data), req, digest)
+                info.size = len(item.data)
+                info.mode = item.mode
+                info.mtime = item.mtime
+                count += _add(out, info, io.BytesIO(item.data), req, digest)
                 continue
             try:
                 member_tar, is_dir = _member_tar(fs, path)
@@ -281,6 +301,32 @@ def _add_archive(
     except tarfile.TarError as exc:
         raise BerthError(f"ADD failed: extracting archive: {exc}") from exc
     return count
+
+
+class BuildFS(ContainerFS):
+    """A stage's file tree while a step changes it (an overlay of its layers)."""
+
+    def make_workdir(self, path: str) -> None:
+        """WORKDIR's directory: ``path`` (absolute) and its missing parents, made inside
+        the root as Docker's classic builder does (``ContainerCreateWorkdir``): 0755,
+        owned by root whatever USER says, symlinks on the way resolved inside the root
+        (a dangling one gets its target made). An existing directory is left alone.
+
+        Errors: BerthError when a component is not a directory (Docker: ``Cannot mkdir:
+        /bin/sh is not a directory``) or symlinks loop.
+        """
+        parts = tuple(p for p in path.split("/") if p not in ("", "."))
+        try:
+            found = self._walk(parts, follow_last=True, create=True)
+        except NotADirectoryError:
+            raise BerthError(f"mkdir {path}: not a directory") from None
+        except OSError as exc:
+            raise BerthError(f"mkdir {path}: {exc.strerror}") from exc
+        try:
+            if found.st is None or not stat.S_ISDIR(found.st.st_mode):
+                raise BerthError(f"Cannot mkdir: {path} is not a directory")
+        finally:
+            found.close()
 
 
 def stat_kind(fs: ContainerFS, path: str) -> str | None:

@@ -9,6 +9,13 @@ is special; inside double quotes only ``$`` and the escape character are, and th
 only escapes ``"``, ``$`` and itself. An unset variable is empty. RUN, CMD and
 ENTRYPOINT are not substituted by the builder: their shell does it.
 
+:func:`process_heredoc` reads a COPY/ADD heredoc body the way BuildKit's
+``ExpandRaw`` does (moby/buildkit#2442): the same ``$`` substitutions, but quotes are
+ordinary characters (the body is a file, often a script, not a Dockerfile word) and
+the escape is always the backslash, which still escapes the next character and is
+dropped (``\\$HOME`` gives ``$HOME``, ``\\\\`` gives ``\\``). A quoted delimiter
+(``<<"EOF"``) turns all of this off; the parser records that in ``Heredoc.expand``.
+
 :func:`quote_word` is the inverse used by tests and by tools writing Dockerfiles:
 ``process_word(quote_word(s), {}) == s``. Errors are ``InvalidArgument`` (400); this
 module never imports I/O.
@@ -39,11 +46,14 @@ EXPANDING = frozenset(
 
 
 class _Lexer:
-    def __init__(self, word: str, env: Mapping[str, str], escape: str) -> None:
+    def __init__(
+        self, word: str, env: Mapping[str, str], escape: str, *, quotes: bool = True
+    ) -> None:
         self.s = word
         self.i = 0
         self.env = env
         self.escape = escape
+        self.quotes = quotes  # False: ' and " are plain characters (heredoc bodies)
 
     def peek(self) -> str:
         return self.s[self.i] if self.i < len(self.s) else ""
@@ -64,9 +74,9 @@ class _Lexer:
                 if self.i < len(self.s):
                     out.append(self.next())
                 continue
-            if ch == "'":
+            if ch == "'" and self.quotes:
                 out.append(self.single())
-            elif ch == '"':
+            elif ch == '"' and self.quotes:
                 out.append(self.double())
             elif ch == "$":
                 out.append(self.dollar())
@@ -111,8 +121,14 @@ class _Lexer:
         if self.peek() == "{":
             self.i += 1
             return self.braced()
-        if self.peek() and (self.peek().isdigit() or self.peek() in "@*#?$!-"):
-            # Positional and special parameters: nothing in a build; Docker drops them.
+        if self.peek().isdigit():
+            # Positional parameters ($1, $12): nothing in a build; Docker drops them,
+            # every digit of the number.
+            while self.peek().isdigit():
+                self.i += 1
+            return ""
+        if self.peek() and self.peek() in "@*#?$!-":
+            # Special parameters: nothing in a build either.
             self.i += 1
             return ""
         name = self.name()
@@ -158,6 +174,17 @@ def process_word(word: str, env: Mapping[str, str], *, escape: str = "\\") -> st
     """
     lexer = _Lexer(word, env, escape)
     return lexer.word()
+
+
+def process_heredoc(body: str, env: Mapping[str, str]) -> str:
+    """A COPY/ADD heredoc body (unquoted delimiter) with variables substituted.
+
+    Quotes stay as written; ``\\`` escapes the next character whatever the Dockerfile's
+    escape directive (BuildKit lexes bodies with a fresh backslash lexer).
+
+    Errors: InvalidArgument (400) for a bad ``${...}``.
+    """
+    return _Lexer(body, env, "\\", quotes=False).word()
 
 
 def quote_word(text: str, *, escape: str = "\\") -> str:

@@ -3,13 +3,14 @@
 Theory of operation: a build stage is a run config (the image config's ``config``) plus
 the ARG scope. The functions here take an :class:`~supervisor.build.dockerfile.Instruction`
 and the current values and return the new ones: :func:`apply_metadata` for the
-instructions that change only the config (CMD, ENTRYPOINT, ENV, LABEL, EXPOSE, WORKDIR,
-USER, VOLUME, STOPSIGNAL, HEALTHCHECK, SHELL, ONBUILD, MAINTAINER), :func:`run_argv` for
-RUN's command line, and :func:`created_by` for the history text (Docker's classic
-builder wording: ``/bin/sh -c #(nop)  CMD ["sh"]``), which is also what the layer cache
-keys on. Substitution follows Docker's per-instruction rules (``expand.EXPANDING``): the
-stage's environment, where ENV wins over ARG. Errors are DockerfileParseError (400)
-naming the line. Never imports I/O.
+instructions that change the config (CMD, ENTRYPOINT, ENV, LABEL, EXPOSE, WORKDIR (the
+builder also makes its directory), USER, VOLUME, STOPSIGNAL, HEALTHCHECK, SHELL,
+ONBUILD, MAINTAINER), :func:`run_argv` for RUN's command line, :func:`heredoc_text` for
+the files COPY/ADD heredocs make, and :func:`created_by` for the history text (Docker's
+classic builder wording: ``/bin/sh -c #(nop)  CMD ["sh"]``), which is also what the
+layer cache keys on. Substitution follows Docker's per-instruction rules
+(``expand.EXPANDING``): the stage's environment, where ENV wins over ARG. Errors are
+DockerfileParseError (400) naming the line. Never imports I/O.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from supervisor.build.dockerfile import DockerfileParseError, Instruction
-from supervisor.build.expand import env_map, process_word
+from supervisor.build.dockerfile import DockerfileParseError, Heredoc, Instruction
+from supervisor.build.expand import env_map, process_heredoc, process_word
 from supervisor.errors import InvalidArgument
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
@@ -60,6 +61,18 @@ def check_flags(ins: Instruction) -> None:
 def expand(ins: Instruction, word: str, env: Mapping[str, str], escape: str) -> str:
     try:
         return process_word(word, env, escape=escape)
+    except InvalidArgument as exc:
+        raise DockerfileParseError(ins.line, str(exc)) from None
+
+
+def heredoc_text(ins: Instruction, doc: Heredoc, env: Mapping[str, str]) -> str:
+    """The file a COPY/ADD heredoc makes: its body with the stage's variables
+    substituted, or as written when the delimiter is quoted (``<<"EOF"``, ``<<'EOF'``),
+    as BuildKit's dockerfile frontend does (the classic builder has no heredocs)."""
+    if not doc.expand:
+        return doc.content
+    try:
+        return process_heredoc(doc.content, env)
     except InvalidArgument as exc:
         raise DockerfileParseError(ins.line, str(exc)) from None
 
@@ -247,7 +260,11 @@ def created_by(ins: Instruction, config: Mapping[str, Any], detail: str = "") ->
         argv = run_argv(ins, config)
         return " ".join(argv) if ins.json else f"{shell} {argv[-1]}"
     text = detail or ins.original
-    return f"{shell} #(nop) {text}"
+    # The classic builder's commit comment is ``[*shell, "#(nop) ", text]`` joined with
+    # spaces (two after ``#(nop)``), except WORKDIR, COPY and ADD, whose comment is one
+    # string ``"#(nop) " + text`` (one space).
+    gap = " " if ins.keyword in ("workdir", "copy", "add") else "  "
+    return f"{shell} #(nop){gap}{text}"
 
 
 def build_arg_prefix(run_args: Mapping[str, str]) -> str:

@@ -1,7 +1,8 @@
 """Real builds against berthd through ``POST /build``: single and multi-stage, the step
 cache (touching vs changing a file, surviving a restart, pruned), ARG/ENV scoping,
-ONBUILD, USER/WORKDIR in inspect and at run time, and bad input (a failing RUN, a
-missing COPY source, a hostile context) leaving nothing tagged and no containers behind.
+ONBUILD, USER/WORKDIR in inspect and at run time (WORKDIR's directory and layer),
+heredoc substitution, ADD's download mode, and bad input (a failing RUN, a missing COPY
+source, a hostile context) leaving nothing tagged and no containers behind.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import tarfile
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -21,7 +23,7 @@ from tests.daemon import ApiError, Client, Daemon
 pytestmark = pytest.mark.root
 
 
-def context_tar(files: dict[str, str | bytes], *, mtime: float | None = None) -> bytes:
+def context_tar(files: Mapping[str, str | bytes], *, mtime: float | None = None) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, content in files.items():
@@ -35,7 +37,7 @@ def context_tar(files: dict[str, str | bytes], *, mtime: float | None = None) ->
 
 
 def build(
-    api: Client, files: dict[str, str | bytes], *, mtime: float | None = None, **params: Any
+    api: Client, files: Mapping[str, str | bytes], *, mtime: float | None = None, **params: Any
 ) -> tuple[str | None, list[dict[str, Any]]]:
     """Run a build; returns (image id or None, every message)."""
     status, payload = api.request(
@@ -208,6 +210,45 @@ def test_build_labels_heredoc_and_add_archive(api: Client) -> None:
     )
 
 
+def test_build_copy_heredoc_expands_unless_delimiter_quoted(api: Client) -> None:
+    """As BuildKit's frontend: variables in a COPY/ADD heredoc body are substituted
+    (quotes kept, backslash escapes), a quoted delimiter keeps the body as written."""
+    image, messages = build(
+        api,
+        {
+            "Dockerfile": "FROM busybox\nARG WHO=arg\nENV WHERE=env\n"
+            'COPY <<EOF /expanded\n$WHO "${WHERE}" \\$HOME\nEOF\n'
+            "ADD <<'EOF' /raw\n$WHO \\$HOME\nEOF\n",
+        },
+    )
+    assert image is not None, text(messages)
+    assert run_output(api, image, ["cat", "/expanded", "/raw"]) == (
+        'arg "env" $HOME\n$WHO \\$HOME\n'
+    )
+
+
+def test_build_workdir_makes_its_directory_with_a_layer(api: Client) -> None:
+    """As the classic builder: WORKDIR commits a layer holding the directory it made
+    (root-owned 0755 whatever USER is); one that existed gives an empty_layer step."""
+    image, messages = build(
+        api, {"Dockerfile": "FROM busybox\nUSER 1000\nWORKDIR /w/x\nWORKDIR /tmp\n"}
+    )
+    assert image is not None, text(messages)
+    base = api.call("GET", "/images/busybox/json")
+    built = api.call("GET", f"/images/{image}/json")
+    assert len(built["RootFS"]["Layers"]) == len(base["RootFS"]["Layers"]) + 1
+    history = api.call("GET", f"/images/{image}/history")
+    steps = {h["CreatedBy"]: h for h in history[:3]}
+    assert set(steps) == {
+        "/bin/sh -c #(nop) WORKDIR /tmp",
+        "/bin/sh -c #(nop) WORKDIR /w/x",
+        "/bin/sh -c #(nop)  USER 1000",
+    }
+    assert run_output(api, image, ["stat", "-c", "%n %a %u:%g", "/w", "/w/x", "/tmp"]) == (
+        "/w 755 0:0\n/w/x 755 0:0\n/tmp 1777 0:0\n"
+    )
+
+
 def test_build_failing_run_names_command_and_cleans_up(api: Client) -> None:
     name = tag()
     before = containers(api)
@@ -258,9 +299,17 @@ def test_build_add_from_a_url(api: Client) -> None:
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/files/remote.txt"
         name = tag()
-        image, messages = build(api, {"Dockerfile": f"FROM busybox\nADD {url} /data/\n"}, t=name)
+        image, messages = build(
+            api,
+            {"Dockerfile": f"FROM busybox\nADD {url} /data/\nADD --chmod=640 {url} /data/m\n"},
+            t=name,
+        )
         assert image is not None, text(messages)
         assert run_output(api, name, ["cat", "/data/remote.txt"]) == payload.decode()
+        # As Docker's classic builder: a download is 0600 (--chmod still decides).
+        assert run_output(api, name, ["stat", "-c", "%n %a", "/data/remote.txt", "/data/m"]) == (
+            "/data/remote.txt 600\n/data/m 640\n"
+        )
         image, messages = build(api, {"Dockerfile": f"FROM busybox\nCOPY {url} /data/\n"})
         assert image is None and "source can't be a URL for COPY" in error(messages)
     finally:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supervisor.build.expand import env_map, process_word, quote_word
+from supervisor.build.expand import env_map, process_heredoc, process_word, quote_word
 from supervisor.errors import InvalidArgument
 
 ENV = {"A": "x", "EMPTY": "", "SP": "a b"}
@@ -76,3 +76,64 @@ def test_quote_word_round_trip(text: str, escape: str) -> None:
 def test_process_word_never_raises_other_errors(word: str) -> None:
     with contextlib.suppress(InvalidArgument):
         process_word(word, ENV)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("echo $A\n", "echo x\n"),
+        ("${A}b ${UNSET:-d}\n", "xb d\n"),
+        ("say \"$A\" and '$A'\n", "say \"x\" and 'x'\n"),
+        ("it's\n", "it's\n"),
+        ('unbalanced "quote\n', 'unbalanced "quote\n'),
+        ("\\$A\n", "$A\n"),
+        ("a\\\\b\n", "a\\b\n"),
+        ("a\\nb\n", "anb\n"),
+        ("line\\\nnext\n", "line\nnext\n"),
+        ("echo $1 $12 $@ $$\n", "echo    \n"),
+        ("cost: 5$\n", "cost: 5$\n"),
+        ("plain text\n", "plain text\n"),
+    ],
+    ids=[
+        "var",
+        "braced-default",
+        "quotes-kept",
+        "lone-apostrophe",
+        "lone-double-quote",
+        "escaped-dollar",
+        "escaped-backslash",
+        "backslash-dropped",
+        "backslash-newline",
+        "positional-and-special",
+        "trailing-dollar",
+        "plain",
+    ],
+)
+def test_process_heredoc_table(body: str, expected: str) -> None:
+    assert process_heredoc(body, ENV) == expected
+
+
+def test_process_heredoc_ignores_backtick_escape_directive() -> None:
+    # BuildKit lexes heredoc bodies with a fresh backslash lexer, whatever `# escape=`.
+    assert process_heredoc("a`$A\n", ENV) == "a`x\n"
+
+
+@pytest.mark.parametrize("body", ["${A\n", "${}\n", "${UNSET:?gone}\n"])
+def test_process_heredoc_bad_substitution_raises(body: str) -> None:
+    with pytest.raises(InvalidArgument):
+        process_heredoc(body, ENV)
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="$\\")))
+def test_process_heredoc_without_dollar_or_backslash_is_identity(body: str) -> None:
+    assert process_heredoc(body, ENV) == body
+
+
+@given(st.text())
+def test_process_heredoc_raises_only_invalid_argument(body: str) -> None:
+    with contextlib.suppress(InvalidArgument):
+        process_heredoc(body, ENV)
+
+
+def test_process_word_positional_parameter_takes_every_digit() -> None:
+    assert process_word("$12x", ENV) == "x"

@@ -4,11 +4,12 @@ from typing import Any
 
 import pytest
 
-from supervisor.build.dockerfile import DockerfileParseError, parse_line
+from supervisor.build.dockerfile import DockerfileParseError, parse, parse_line
 from supervisor.build.instructions import (
     apply_metadata,
     build_arg_prefix,
     created_by,
+    heredoc_text,
     parse_duration,
     run_argv,
     stage_env,
@@ -93,9 +94,27 @@ def test_run_argv_forms() -> None:
 
 def test_created_by_wording() -> None:
     assert created_by(parse_line("RUN echo a", line=1), {}) == "/bin/sh -c echo a"
-    assert created_by(parse_line("CMD x", line=1), {}, 'CMD ["x"]') == '/bin/sh -c #(nop) CMD ["x"]'
+    assert (
+        created_by(parse_line("CMD x", line=1), {}, 'CMD ["x"]') == '/bin/sh -c #(nop)  CMD ["x"]'
+    )
     assert build_arg_prefix({"b": "2", "a": "1"}) == "|2 a=1 b=2 "
     assert build_arg_prefix({}) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "detail", "expected"),
+    [
+        ("USER 1", "USER 1", "/bin/sh -c #(nop)  USER 1"),
+        ("ARG A=1", "ARG A=1", "/bin/sh -c #(nop)  ARG A=1"),
+        ("WORKDIR /w", "WORKDIR /w", "/bin/sh -c #(nop) WORKDIR /w"),
+        ("COPY a /b", "COPY sha256:x in /b ", "/bin/sh -c #(nop) COPY sha256:x in /b "),
+        ("ADD a /b", "ADD sha256:x in /b ", "/bin/sh -c #(nop) ADD sha256:x in /b "),
+    ],
+    ids=["user", "arg", "workdir", "copy", "add"],
+)
+def test_created_by_nop_spacing_as_classic_builder(text: str, detail: str, expected: str) -> None:
+    # dockerd 20.10: two spaces after #(nop) but for WORKDIR, COPY and ADD.
+    assert created_by(parse_line(text, line=1), {}, detail) == expected
 
 
 def test_stage_env_env_wins_over_args() -> None:
@@ -108,3 +127,20 @@ def test_parse_duration() -> None:
     assert parse_duration(line, "500ms") == 5 * 10**8
     with pytest.raises(DockerfileParseError):
         parse_duration(line, "")
+
+
+def test_heredoc_text_unquoted_delimiter_expands_stage_env() -> None:
+    ins = parse('FROM x\nCOPY <<EOF /f\nhome=$HOME "$HOME"\nEOF\n').instructions[1]
+    assert heredoc_text(ins, ins.heredocs[0], {"HOME": "/root"}) == 'home=/root "/root"\n'
+
+
+@pytest.mark.parametrize("delimiter", ['"EOF"', "'EOF'"], ids=["double", "single"])
+def test_heredoc_text_quoted_delimiter_keeps_body(delimiter: str) -> None:
+    ins = parse(f"FROM x\nCOPY <<{delimiter} /f\n$HOME \\$x\nEOF\n").instructions[1]
+    assert heredoc_text(ins, ins.heredocs[0], {"HOME": "/root"}) == "$HOME \\$x\n"
+
+
+def test_heredoc_text_bad_substitution_names_line() -> None:
+    ins = parse("FROM x\n\nADD <<EOF /f\n${X\nEOF\n").instructions[1]
+    with pytest.raises(DockerfileParseError, match="line 3"):
+        heredoc_text(ins, ins.heredocs[0], {})
