@@ -176,7 +176,14 @@ _FORMAT = Opt("format", ("--format",), STR, "Format output using a custom templa
 _FORMAT_F = Opt("format", ("-f", "--format"), STR, "Format output using a custom template")
 _FILTER = Opt("filter", ("-f", "--filter"), LIST, "Filter output based on conditions provided")
 _CONTAINERS = (Arg("containers", "CONTAINER", MANY, "Containers (names or ids)"),)
+_CONTAINER = Arg("container", "CONTAINER", ONE, "Container name or id")
 _OUTPUT = Opt("output", ("-o", "--output"), STR, "Write to a file, instead of STDOUT")
+_NO_TRUNC = Opt("no_trunc", ("--no-trunc",), FLAG, "Don't truncate output")
+_SIGNAL = Opt("signal", ("-s", "--signal"), STR, "Signal to send to the container")
+_STOP_OPTS = (  # stop and restart
+    Opt("time", ("-t", "--time", "--timeout"), INT, "Seconds to wait before killing the container"),
+    _SIGNAL,
+)
 _FORCE_PRUNE = Opt("force", ("-f", "--force"), FLAG, "Do not prompt for confirmation")
 _PRUNE_FILTER = Opt(
     "filter", ("--filter",), LIST, 'Provide filter values (e.g. "until=<timestamp>")'
@@ -350,7 +357,7 @@ _LIST_FORMAT = Opt(
 _NETWORKS = (Arg("networks", "NETWORK", MANY, "Networks (names or ids)"),)
 _NETWORK_AND_CONTAINER = (
     Arg("network", "NETWORK", ONE, "Network name or id"),
-    Arg("container", "CONTAINER", ONE, "Container name or id"),
+    _CONTAINER,
 )
 
 _NETWORK_SPECS = (
@@ -532,7 +539,7 @@ _OPS_SPECS = (
         "top",
         "Display the running processes of a container",
         (
-            Arg("container", "CONTAINER", ONE, "Container name or id"),
+            _CONTAINER,
             Arg("ps_args", "ps OPTIONS", REST, "Options for ps (default -ef)"),
         ),
         (),
@@ -556,7 +563,7 @@ _OPS_SPECS = (
     Spec(
         "diff",
         "Inspect changes to files or directories on a container's filesystem",
-        (Arg("container", "CONTAINER", ONE, "Container name or id"),),
+        (_CONTAINER,),
         (),
     ),
     Spec(
@@ -696,7 +703,7 @@ _EXEC_SPECS = (
         "exec",
         "Execute a command in a running container",
         (
-            Arg("container", "CONTAINER", ONE, "Container name or id"),
+            _CONTAINER,
             Arg("command", "COMMAND", REST, "Command and arguments"),
         ),
         (
@@ -718,7 +725,7 @@ _EXEC_SPECS = (
     Spec(
         "attach",
         "Attach local standard input, output, and error streams to a running container",
-        (Arg("container", "CONTAINER", ONE, "Container name or id"),),
+        (_CONTAINER,),
         (
             _DETACH_KEYS,
             Opt("no_stdin", ("--no-stdin",), FLAG, "Do not attach STDIN"),
@@ -756,7 +763,7 @@ SPECS: dict[str, Spec] = {
                 Opt("quiet", ("-q", "--quiet"), FLAG, "Only display container IDs"),
                 _FILTER,
                 _FORMAT,
-                Opt("no_trunc", ("--no-trunc",), FLAG, "Don't truncate output"),
+                _NO_TRUNC,
                 Opt(
                     "last",
                     ("-n", "--last"),
@@ -775,7 +782,7 @@ SPECS: dict[str, Spec] = {
         Spec(
             "logs",
             "Fetch the logs of a container",
-            (Arg("container", "CONTAINER", ONE, "Container name or id"),),
+            (_CONTAINER,),
             (
                 Opt("follow", ("-f", "--follow"), FLAG, "Follow log output"),
                 Opt(
@@ -810,35 +817,19 @@ SPECS: dict[str, Spec] = {
             "stop",
             "Stop one or more running containers",
             _CONTAINERS,
-            (
-                Opt(
-                    "time",
-                    ("-t", "--time", "--timeout"),
-                    INT,
-                    "Seconds to wait before killing the container",
-                ),
-                Opt("signal", ("-s", "--signal"), STR, "Signal to send to the container"),
-            ),
+            _STOP_OPTS,
         ),
         Spec(
             "restart",
             "Restart one or more containers",
             _CONTAINERS,
-            (
-                Opt(
-                    "time",
-                    ("-t", "--time", "--timeout"),
-                    INT,
-                    "Seconds to wait before killing the container",
-                ),
-                Opt("signal", ("-s", "--signal"), STR, "Signal to send to the container"),
-            ),
+            _STOP_OPTS,
         ),
         Spec(
             "kill",
             "Kill one or more running containers",
             _CONTAINERS,
-            (Opt("signal", ("-s", "--signal"), STR, "Signal to send to the container"),),
+            (_SIGNAL,),
         ),
         Spec(
             "rm",
@@ -918,7 +909,7 @@ SPECS: dict[str, Spec] = {
                 Opt("quiet", ("-q", "--quiet"), FLAG, "Only show image IDs"),
                 _FILTER,
                 _FORMAT,
-                Opt("no_trunc", ("--no-trunc",), FLAG, "Don't truncate output"),
+                _NO_TRUNC,
                 Opt("digests", ("--digests",), FLAG, "Show digests"),
             ),
         ),
@@ -1027,7 +1018,7 @@ SPECS: dict[str, Spec] = {
             (
                 _FILTER,
                 Opt("limit", ("--limit",), INT, "Max number of search results"),
-                Opt("no_trunc", ("--no-trunc",), FLAG, "Don't truncate output"),
+                _NO_TRUNC,
                 Opt("format", ("--format",), STR, "Pretty-print search using a Go template"),
             ),
         ),
@@ -1035,7 +1026,7 @@ SPECS: dict[str, Spec] = {
             "commit",
             "Create a new image from a container's changes",
             (
-                Arg("container", "CONTAINER", ONE, "Container name or id"),
+                _CONTAINER,
                 Arg("reference", "REPOSITORY[:TAG]", OPTIONAL, "Name of the new image"),
             ),
             (
@@ -1081,7 +1072,7 @@ SPECS: dict[str, Spec] = {
         Spec(
             "export",
             "Export a container's filesystem as a tar archive",
-            (Arg("container", "CONTAINER", ONE, "Container name or id"),),
+            (_CONTAINER,),
             (_OUTPUT,),
         ),
         Spec(
@@ -1127,7 +1118,7 @@ SPECS: dict[str, Spec] = {
                     True,
                 ),
                 Opt("quiet", ("-q", "--quiet"), FLAG, "Only show image IDs"),
-                Opt("no_trunc", ("--no-trunc",), FLAG, "Don't truncate output"),
+                _NO_TRUNC,
                 _FORMAT,
             ),
         ),
@@ -1174,7 +1165,7 @@ SPECS: dict[str, Spec] = {
             "port",
             "List port mappings or a specific mapping for the container",
             (
-                Arg("container", "CONTAINER", ONE, "Container name or id"),
+                _CONTAINER,
                 Arg("private_port", "PRIVATE_PORT[/PROTO]", OPTIONAL, "Only this port"),
             ),
             (),
