@@ -149,17 +149,25 @@ def _human_size(size: int) -> str:
 # --- pull / push ----------------------------------------------------------------------
 
 
-def cmd_pull(client: Client, parsed: Parsed) -> int:
-    """``berth pull``: ``POST /images/create?fromImage=&tag=``, progress, the reference."""
+def _transfer_reference(parsed: Parsed) -> Reference:
+    """The image of ``pull``/``push``, as docker's CLI takes it: ``--all-tags`` wants a
+    bare name; without it a bare name gets the default tag, said unless ``--quiet``."""
     ref = _parse_reference(parsed.args[0])
     all_tags = parsed.flag("all_tags")
-    quiet = parsed.flag("quiet")
     if all_tags and not ref.name_only:
         raise ClientError("tag can't be used with --all-tags/-a")
     if not all_tags and ref.name_only:
         ref = ref.with_default_tag()
-        if not quiet:
+        if not parsed.flag("quiet"):
             out(f"Using default tag: {ref.tag}\n")
+    return ref
+
+
+def cmd_pull(client: Client, parsed: Parsed) -> int:
+    """``berth pull``: ``POST /images/create?fromImage=&tag=``, progress, the reference."""
+    ref = _transfer_reference(parsed)
+    all_tags = parsed.flag("all_tags")
+    quiet = parsed.flag("quiet")
     platform = parsed.text("platform") or os.environ.get("DOCKER_DEFAULT_PLATFORM") or None
     query: dict[str, object] = {
         "fromImage": ref.name,
@@ -203,15 +211,9 @@ def pull_for_run(client: Client, image: str) -> None:
 
 def cmd_push(client: Client, parsed: Parsed) -> int:
     """``berth push``: ``POST /images/{name}/push?tag=`` with the stored credentials."""
-    ref = _parse_reference(parsed.args[0])
+    ref = _transfer_reference(parsed)
     all_tags = parsed.flag("all_tags")
     quiet = parsed.flag("quiet")
-    if all_tags and not ref.name_only:
-        raise ClientError("tag can't be used with --all-tags/-a")
-    if not all_tags and ref.name_only:
-        ref = ref.with_default_tag()
-        if not quiet:
-            out(f"Using default tag: {ref.tag}\n")
     headers = _registry_auth(ref.domain)
     if ref.digest:
         raise ClientError("cannot push a digest reference")
