@@ -193,15 +193,18 @@ def rfc3339_nano(nanos: int, tz: tzinfo) -> str:
     """docker's ``RFC3339NanoFixed``: ``2024-01-02T15:04:05.000000000Z``."""
     seconds, frac = divmod(nanos, 1_000_000_000)
     when = datetime.fromtimestamp(seconds, tz)
+    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}{_rfc3339_zone(when)}"
+
+
+def _rfc3339_zone(when: datetime) -> str:
+    """RFC 3339's zone: ``Z`` for UTC, else ``+01:00`` / ``-05:30``."""
     offset = when.utcoffset() or timedelta(0)
     if offset == timedelta(0):
-        zone = "Z"
-    else:
-        total = int(offset.total_seconds())
-        sign = "+" if total >= 0 else "-"
-        hours, minutes = divmod(abs(total) // 60, 60)
-        zone = f"{sign}{hours:02d}:{minutes:02d}"
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}{zone}"
+        return "Z"
+    total = int(offset.total_seconds())
+    sign = "+" if total >= 0 else "-"
+    hours, minutes = divmod(abs(total) // 60, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}"
 
 
 # --- the formatter ---------------------------------------------------------------
@@ -496,15 +499,7 @@ _Y2K = 946684800  # docker shows "N/A" for layers created before 2000-01-01
 def rfc3339(stamp: float, tz: tzinfo) -> str:
     """Go's ``time.RFC3339``: ``2024-01-02T15:04:05Z`` or ``...+01:00``."""
     when = datetime.fromtimestamp(int(stamp), tz)
-    offset = when.utcoffset() or timedelta(0)
-    if offset == timedelta(0):
-        zone = "Z"
-    else:
-        total = int(offset.total_seconds())
-        sign = "+" if total >= 0 else "-"
-        hours, minutes = divmod(abs(total) // 60, 60)
-        zone = f"{sign}{hours:02d}:{minutes:02d}"
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + zone
+    return when.strftime("%Y-%m-%dT%H:%M:%S") + _rfc3339_zone(when)
 
 
 def history_fields(

@@ -39,6 +39,8 @@ from cli.render import (
     network_fields,
     prepare_format,
     render_rows,
+    rfc3339,
+    rfc3339_nano,
     search_fields,
     tabwrite,
     truncate_id,
@@ -493,6 +495,31 @@ def test_natural_sorted() -> None:
 )
 def test_go_time_string(text: str, tz: timezone, shown: str) -> None:
     assert go_time_string(text, tz) == shown
+
+
+_STAMP = 1714557600  # 2024-05-01T10:00:00Z
+
+
+@pytest.mark.parametrize(
+    ("tz", "seconds", "nanos"),
+    [
+        (UTC, "2024-05-01T10:00:00Z", "2024-05-01T10:00:00.000000007Z"),
+        (
+            timezone(timedelta(hours=2)),
+            "2024-05-01T12:00:00+02:00",
+            "2024-05-01T12:00:00.000000007+02:00",
+        ),
+        (
+            timezone(-timedelta(hours=5, minutes=30)),
+            "2024-05-01T04:30:00-05:30",
+            "2024-05-01T04:30:00.000000007-05:30",
+        ),
+    ],
+    ids=["utc", "east", "west-half-hour"],
+)
+def test_rfc3339_zone_is_z_or_signed_offset(tz: timezone, seconds: str, nanos: str) -> None:
+    assert rfc3339(_STAMP, tz) == seconds
+    assert rfc3339_nano(_STAMP * 1_000_000_000 + 7, tz) == nanos
 
 
 def test_network_fields_truncate_and_flags() -> None:
