@@ -337,36 +337,6 @@ def build_spec(inp: SpecInput) -> dict[str, object]:
     }
 
 
-#: Every capability the kernel knows of (``--privileged``): Docker grants them all.
-ALL_CAPABILITIES = (
-    *DEFAULT_CAPABILITIES,
-    "CAP_DAC_READ_SEARCH",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_LEASE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-)
-
-
 #: Capability numbers (linux/capability.h), for reading a process's capability masks.
 CAPABILITY_NUMBERS = {
     name: number
@@ -413,6 +383,14 @@ CAPABILITY_NUMBERS = {
         )
     )
 }
+
+
+#: Every capability the kernel knows of (``--privileged``): Docker grants them all.
+#: Docker's defaults first, then the others in kernel order.
+ALL_CAPABILITIES = (
+    *DEFAULT_CAPABILITIES,
+    *(name for name in CAPABILITY_NUMBERS if name not in DEFAULT_CAPABILITIES),
+)
 
 
 def capabilities_in_mask(mask: int) -> frozenset[str]:

@@ -588,3 +588,12 @@ def test_capabilities_in_mask() -> None:
     assert capabilities_in_mask(0) == frozenset()
     assert capabilities_in_mask(1) == {"CAP_CHOWN"}
     assert capabilities_in_mask(1 << 21 | 1 << 37) == {"CAP_SYS_ADMIN", "CAP_AUDIT_READ"}
+
+
+def test_all_capabilities_are_dockers_defaults_then_the_rest_in_kernel_order() -> None:
+    assert len(ALL_CAPABILITIES) == len(set(ALL_CAPABILITIES)) == 38  # up to CAP_AUDIT_READ
+    assert ALL_CAPABILITIES[: len(DEFAULT_CAPABILITIES)] == tuple(DEFAULT_CAPABILITIES)
+    rest = ALL_CAPABILITIES[len(DEFAULT_CAPABILITIES) :]
+    assert rest[:3] == ("CAP_DAC_READ_SEARCH", "CAP_LINUX_IMMUTABLE", "CAP_NET_BROADCAST")
+    assert rest[-1] == "CAP_AUDIT_READ"
+    assert capabilities_in_mask((1 << 38) - 1) == set(ALL_CAPABILITIES)
