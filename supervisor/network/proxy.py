@@ -38,7 +38,8 @@ import errno
 import fcntl
 import os
 import socket as stdsocket
-from typing import Final
+from collections.abc import Awaitable, Callable
+from typing import Final, Literal
 
 import structlog
 import trio
@@ -150,31 +151,70 @@ async def serve_tcp(
         port = int(listener.getsockname()[1])
         log.debug("proxy.listening", proto="tcp", host_ip=host_ip, host_port=port)
         task_status.started(port)
-        active = 0
 
-        async def handle(client: trio.socket.SocketType) -> None:
-            nonlocal active
+        async def handle(client: trio.socket.SocketType, _peer_ip: str) -> None:
+            await _proxy_connection(client, target_ip, target_port, use_splice=use_splice)
+
+        await serve_accepted(
+            listener, handle, max_connections=max_connections, subsystem="proxy", host_port=port
+        )
+
+
+#: The warnings of :func:`serve_accepted`, per subsystem: (accept failed, refused).
+_ACCEPT_EVENTS: Final = {
+    "proxy": ("proxy.accept_failed", "proxy.connection_refused"),
+    "dns": ("dns.accept_failed", "dns.connection_refused"),
+}
+
+
+async def serve_accepted(
+    listener: trio.socket.SocketType,
+    handle: Callable[[trio.socket.SocketType, str], Awaitable[None]],
+    *,
+    max_connections: int,
+    subsystem: Literal["proxy", "dns"],
+    **context: object,
+) -> None:
+    """Accept connections on a listening TCP socket forever, each handled by
+    ``handle(sock, peer_ip)`` in a task of its own.
+
+    Beyond ``max_connections`` concurrent connections a new one is accepted and closed
+    at once (so the backlog does not hold it); running out of descriptors or memory
+    (``ACCEPT_CAPACITY_ERRNOS``) pauses accepting briefly, as trio's serve_listeners
+    does. Both are logged as ``<subsystem>.connection_refused`` and
+    ``<subsystem>.accept_failed`` with ``context``.
+
+    Raises:
+        OSError: any other accept failure.
+
+    Cancellation: every connection's task is cancelled; ``handle`` closes its socket.
+    """
+    accept_failed, refused = _ACCEPT_EVENTS[subsystem]
+    active = 0
+
+    async def run(sock: trio.socket.SocketType, peer_ip: str) -> None:
+        nonlocal active
+        try:
+            await handle(sock, peer_ip)
+        finally:
+            active -= 1
+
+    async with trio.open_nursery() as nursery:
+        while True:
             try:
-                await _proxy_connection(client, target_ip, target_port, use_splice=use_splice)
-            finally:
-                active -= 1
-
-        async with trio.open_nursery() as nursery:
-            while True:
-                try:
-                    client, _ = await listener.accept()
-                except OSError as exc:
-                    if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
-                        raise
-                    log.warning("proxy.accept_failed", host_port=port, error=exc.strerror)
-                    await trio.sleep(ACCEPT_CAPACITY_SLEEP_S)
-                    continue
-                if active >= max_connections:
-                    client.close()
-                    log.warning("proxy.connection_refused", host_port=port, limit=max_connections)
-                    continue
-                active += 1
-                nursery.start_soon(handle, client)
+                sock, peer = await listener.accept()
+            except OSError as exc:
+                if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
+                    raise
+                log.warning(accept_failed, **context, error=exc.strerror)
+                await trio.sleep(ACCEPT_CAPACITY_SLEEP_S)
+                continue
+            if active >= max_connections:
+                sock.close()
+                log.warning(refused, **context, limit=max_connections)
+                continue
+            active += 1
+            nursery.start_soon(run, sock, str(peer[0]))
 
 
 async def _proxy_connection(

@@ -49,7 +49,7 @@ import trio
 
 from supervisor.errors import BerthError
 from supervisor.network import dns
-from supervisor.network.proxy import ACCEPT_CAPACITY_ERRNOS, ACCEPT_CAPACITY_SLEEP_S
+from supervisor.network.proxy import serve_accepted
 
 log = structlog.get_logger()
 
@@ -330,31 +330,12 @@ class _Server:
     # -- TCP ---------------------------------------------------------------------------
 
     async def serve_tcp(self, listener: trio.socket.SocketType) -> None:
-        active = 0
-
         async def handle(sock: trio.socket.SocketType, client_ip: str) -> None:
-            nonlocal active
-            try:
-                await self._serve_connection(trio.SocketStream(sock), client_ip)
-            finally:
-                active -= 1
+            await self._serve_connection(trio.SocketStream(sock), client_ip)
 
-        async with trio.open_nursery() as nursery:
-            while True:
-                try:
-                    sock, client = await listener.accept()
-                except OSError as exc:
-                    if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
-                        raise
-                    log.warning("dns.accept_failed", error=exc.strerror)
-                    await trio.sleep(ACCEPT_CAPACITY_SLEEP_S)
-                    continue
-                if active >= self._max_connections:
-                    sock.close()
-                    log.warning("dns.connection_refused", limit=self._max_connections)
-                    continue
-                active += 1
-                nursery.start_soon(handle, sock, str(client[0]))
+        await serve_accepted(
+            listener, handle, max_connections=self._max_connections, subsystem="dns"
+        )
 
     async def _serve_connection(self, stream: trio.SocketStream, client_ip: str) -> None:
         """Answer the queries of one TCP client until it closes or stays idle."""

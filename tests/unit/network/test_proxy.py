@@ -451,3 +451,64 @@ async def test_udp_cancellation_closes_socket() -> None:
 
 def test_served_protocols() -> None:
     assert {"tcp", "udp"} == proxy.SERVED_PROTOS
+
+
+class _ScriptedListener:
+    """Stands in for a listening socket: ``accept`` raises or returns from a script."""
+
+    def __init__(self, script: list[OSError | trio.socket.SocketType]) -> None:
+        self._script = script
+
+    async def accept(self) -> tuple[trio.socket.SocketType, tuple[str, int]]:
+        await trio.lowlevel.checkpoint()
+        if not self._script:
+            await trio.sleep_forever()
+        step = self._script.pop(0)
+        if isinstance(step, OSError):
+            raise step
+        return step, ("10.0.0.7", 40000)
+
+
+async def test_serve_accepted_pauses_on_emfile_then_hands_over_the_peer_ip(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ours, theirs = trio.socket.socketpair()
+    seen: list[str] = []
+    handled = trio.Event()
+
+    async def handle(sock: trio.socket.SocketType, peer_ip: str) -> None:
+        with sock:
+            seen.append(peer_ip)
+            handled.set()
+
+    listener = _ScriptedListener([OSError(errno.EMFILE, "Too many open files"), ours])
+    with theirs:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                partial(
+                    proxy.serve_accepted,
+                    listener,  # type: ignore[arg-type]  # a fake: only accept() is used
+                    handle,
+                    max_connections=1,
+                    subsystem="proxy",
+                )
+            )
+            await handled.wait()
+            nursery.cancel_scope.cancel()
+    assert seen == ["10.0.0.7"]
+    assert trio.current_time() >= proxy.ACCEPT_CAPACITY_SLEEP_S  # it paused first
+
+
+async def test_serve_accepted_raises_other_accept_errors() -> None:
+    async def handle(sock: trio.socket.SocketType, peer_ip: str) -> None:
+        raise AssertionError("no connection was accepted")
+
+    listener = _ScriptedListener([OSError(errno.EBADF, "Bad file descriptor")])
+    with pytest.raises(ExceptionGroup) as info:  # from the connections' nursery
+        await proxy.serve_accepted(
+            listener,  # type: ignore[arg-type]  # a fake: only accept() is used
+            handle,
+            max_connections=1,
+            subsystem="dns",
+        )
+    assert info.group_contains(OSError, match="Bad file descriptor")
