@@ -41,6 +41,7 @@ from typing import NamedTuple
 
 from cli.chunks import ChunkReader
 from cli.client import Client, ClientError, DaemonError, quote
+from cli.render import human_size  # docker cp's sizes: go-units, 3 significant digits
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -152,16 +153,6 @@ def get_rebase_name(path: str, resolved: str) -> tuple[str, str]:
     if path.endswith("/") and not resolved.endswith("/"):
         resolved += "/"
     return resolved, (go_base(path) if go_base(path) != go_base(resolved) else "")
-
-
-def human_size(size: float) -> str:
-    """Go's ``units.HumanSizeWithPrecision(size, 3)``: ``2.05kB``, ``0B``, ``1.5MB``."""
-    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-    i = 0
-    while size >= 1000.0 and i < len(units) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.3g}{units[i]}"
 
 
 # -- copy decisions --------------------------------------------------------------------------

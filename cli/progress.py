@@ -61,12 +61,9 @@ def _go_div(a: int, b: int) -> int:
 
 def human_size(size: float) -> str:
     """go-units ``HumanSize`` (4 significant digits: ``1.235MB``)."""
-    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-    i = 0
-    while size >= 1000.0 and i < len(units) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.4g}{units[i]}"
+    from cli.render import human_size as sized  # lazy: progress stays cheap to import
+
+    return sized(size, 4)
 
 
 def go_duration(nanoseconds: int) -> str:
