@@ -185,6 +185,11 @@ def set_parent(conn: sqlite3.Connection, image_id: str, parent: str) -> None:
     conn.execute("UPDATE images SET parent = ? WHERE id = ?", (parent, image_id))
 
 
+def child_images(conn: sqlite3.Connection, image_id: str) -> list[str]:
+    """Ids of the images made from ``image_id`` (build steps, commits)."""
+    return [r[0] for r in conn.execute("SELECT id FROM images WHERE parent = ?", (image_id,))]
+
+
 def unused_blobs(conn: sqlite3.Connection) -> list[str]:
     """Layer blobs whose layer no image uses any more."""
     used: set[str] = set()

@@ -80,7 +80,10 @@ def register(router: Router, b: Backend) -> None:
     @router.route("DELETE", "/images/{name:path}")
     async def remove(req: Request) -> Response:
         result = await b.images.remove(
-            req.params["name"], force=req.q_bool("force"), in_use=b.containers.users_of_image
+            req.params["name"],
+            force=req.q_bool("force"),
+            in_use=b.containers.users_of_image,
+            prune=not req.q_bool("noprune"),
         )
         return json_response(result)
 
@@ -92,23 +95,20 @@ def register(router: Router, b: Backend) -> None:
                 raise InvalidArgument(f"invalid filter '{key}'")
         dangling_only = (filters.get("dangling") or ["true"])[-1].lower() in ("true", "1")
         until_ns = _until(filters.get("until") or [])
-        deleted: list[dict[str, str]] = []
-        reclaimed = 0
-        for image in await b.images.list_images():
-            if dangling_only and image.tags:
-                continue
+
+        def select(image: Image) -> bool:
             if until_ns is not None and image.created_ns >= until_ns:
-                continue
+                return False
             labels = image.run_config.get("Labels") or {}
             if not all(label_matches(v, labels) for v in filters.get("label", [])):
-                continue
-            if any(label_matches(v, labels) for v in filters.get("label!", [])):
-                continue
-            if await b.containers.users_of_image(image.id):
-                continue
-            report, freed = await b.images.delete(image)
-            deleted += report
-            reclaimed += freed
+                return False
+            return not any(label_matches(v, labels) for v in filters.get("label!", []))
+
+        # As dockerd: dangling (or, with dangling=false, all) images that are not a
+        # build's intermediate steps, each deleted as rmi would with its untagged parents.
+        deleted, reclaimed = await b.images.prune(
+            dangling_only=dangling_only, select=select, in_use=b.containers.users_of_image
+        )
         return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
     @router.route("POST", "/commit")

@@ -125,20 +125,16 @@ class BuildCache:
     async def prune(
         self, images: ImageStore, in_use: Callable[[str], Awaitable[list[str]]]
     ) -> tuple[list[str], int]:
-        """Forget every entry and delete the step images nothing else needs (untagged,
-        unused). Returns the deleted entries' keys and the bytes reclaimed."""
-        ids = await self._db.run(cache_rows.cached_images)
+        """Forget every entry and delete the step images nothing else needs: the
+        dangling ones (untagged, unused, no image made from them) with their untagged
+        parents, as ``image prune`` does; a tagged image's steps stay its parents
+        (``rmi`` of it takes them). Returns the deleted entries' keys and the bytes
+        reclaimed."""
+        ids = set(await self._db.run(cache_rows.cached_images))
         keys = await self._db.run(cache_rows.delete_all)
-        reclaimed = 0
-        for image_id in ids:
-            try:
-                image = await images.resolve(image_id)
-            except NoSuchImage:
-                continue
-            if image.tags or image.repo_digests or await in_use(image.id):
-                continue
-            _, freed = await images.delete(image)
-            reclaimed += freed
+        _, reclaimed = await images.prune(
+            dangling_only=True, select=lambda image: image.id in ids, in_use=in_use
+        )
         return keys, reclaimed
 
 

@@ -32,6 +32,7 @@ from store import images as rows
 from store.db import Database
 from supervisor.errors import Conflict, InvalidArgument, NoSuchImage, NotFound
 from supervisor.events.log import EventLog
+from supervisor.images import prune as prune_mod
 from supervisor.images import reference
 from supervisor.images.changes import apply_changes
 from supervisor.images.content import ContentStore, DigestMismatch
@@ -355,22 +356,41 @@ class ImageStore:
         await self._events.emit("image", "tag", image.id, {"name": reference.familiar(str(ref))})
         return str(ref)
 
-    async def remove(self, name: str, *, force: bool, in_use: InUse) -> list[dict[str, str]]:
+    async def remove(
+        self, name: str, *, force: bool, in_use: InUse, prune: bool = True
+    ) -> list[dict[str, str]]:
         """Docker's ``rmi``: untag a reference, delete the image once no tag is left.
 
+        With ``prune`` (Docker's default; ``noprune=1`` turns it off) deleting an image
+        also deletes its untagged parents nothing else needs (:mod:`.prune`), so a
+        built image takes its build's step images along.
+
         Errors: Conflict (409) when a container uses the image (unless ``force``, which
-        then only untags), or when a bare id matches an image with several tags.
+        then only untags), when a bare id matches an image with several tags, or names
+        an image other images were made from (even forced, as Docker). Removing the
+        last tag of such an image only untags it.
         """
+        result, _ = await self.remove_reclaiming(name, force=force, in_use=in_use, prune=prune)
+        return result
+
+    async def remove_reclaiming(
+        self, name: str, *, force: bool, in_use: InUse, prune: bool = True
+    ) -> tuple[list[dict[str, str]], int]:
+        """:meth:`remove`, also returning the bytes reclaimed (for the prune reports)."""
         image = await self.resolve(name)
         by_reference = _is_reference_to(name, image)
         result: list[dict[str, str]] = []
         users = await in_use(image.id)
+        short = image.id.removeprefix("sha256:")[:12]
         if by_reference and users and len(image.tags) == 1 and not force:
             raise Conflict(
                 f'conflict: unable to remove repository reference "{name}" (must force) - '
-                f"container {users[0][:12]} is using its referenced image {image.id.removeprefix('sha256:')[:12]}"
+                f"container {users[0][:12]} is using its referenced image {short}"
             )
-        if (by_reference and len(image.tags) > 1) or (by_reference and users):
+        children = await self._db.run(rows.child_images, image.id)
+        # By reference, the image's last tag with children left: Docker untags and keeps
+        # the image quietly (it is now an intermediate image of its children).
+        if by_reference and (len(image.tags) > 1 or users or children):
             ref = reference.normalize(name)
             await self._db.run(rows.remove_tag, ref)
             await self._events.emit("image", "untag", image.id, {"name": reference.familiar(ref)})
@@ -382,21 +402,54 @@ class ImageStore:
                     if reference.parse(digest_ref).repository == repo:
                         await self._db.run(rows.remove_repo_digest, digest_ref)
                         result.append({"Untagged": reference.familiar(digest_ref)})
-            return result
+            return result, 0
+        if children:
+            raise Conflict(
+                f"conflict: unable to delete {short} (cannot be forced) - "
+                "image has dependent child images"
+            )
         if users and not force:
             raise Conflict(
-                f"conflict: unable to delete {image.id.removeprefix('sha256:')[:12]} (must be forced) - "
+                f"conflict: unable to delete {short} (must be forced) - "
                 f"image is being used by stopped container {users[0][:12]}"
             )
         if not by_reference and len(image.tags) > 1 and not force:
             raise Conflict(
-                f"conflict: unable to delete {image.id.removeprefix('sha256:')[:12]} (must be forced) - "
+                f"conflict: unable to delete {short} (must be forced) - "
                 "image is referenced in multiple repositories"
             )
         if users:
-            return await self._untag_all(image)  # forced: the image stays while containers use it
-        result, _ = await self.delete(image)
-        return result
+            # Forced: the image stays while containers use it.
+            return await self._untag_all(image), 0
+        return await self.delete(image, prune_parents=in_use if prune else None)
+
+    async def prune(
+        self,
+        *,
+        dangling_only: bool,
+        select: Callable[[Image], bool],
+        in_use: InUse,
+    ) -> tuple[list[dict[str, str]], int]:
+        """Docker's ``image prune``: delete the candidates (:func:`.prune.prune_candidates`)
+        ``select`` accepts, each as ``rmi`` would (by each reference, then by id), with
+        their untagged parents; an image a container uses, or one a conflict protects,
+        is skipped. Returns the report and the bytes reclaimed."""
+        images = await self.list_images()
+        deleted: list[dict[str, str]] = []
+        reclaimed = 0
+        for image in prune_mod.prune_candidates(images, dangling_only=dangling_only):
+            if not select(image):
+                continue
+            # Tags first (the last one deletes); digest references go with the image.
+            names = list(image.tags) or [image.id]
+            for name in names:
+                try:
+                    report, freed = await self.remove_reclaiming(name, force=False, in_use=in_use)
+                except (Conflict, NotFound):
+                    continue  # in use, or already gone with another image's parents
+                deleted += report
+                reclaimed += freed
+        return deleted, reclaimed
 
     async def _untag_all(self, image: Image) -> list[dict[str, str]]:
         result = []
@@ -408,18 +461,43 @@ class ImageStore:
             result.append({"Untagged": reference.familiar(ref)})
         return result
 
-    async def delete(self, image: Image) -> tuple[list[dict[str, str]], int]:
+    async def delete(
+        self, image: Image, *, prune_parents: InUse | None = None
+    ) -> tuple[list[dict[str, str]], int]:
         """Untag and delete ``image`` (the caller checked nothing uses it); collect the
-        layers and blobs nothing else uses. Returns Docker's report and bytes reclaimed."""
+        layers and blobs nothing else uses. Returns Docker's report (each deleted image,
+        then the chain ids of the layers that went with it, top first) and the bytes
+        reclaimed.
+
+        With ``prune_parents`` (who uses an image), the untagged parents nothing else
+        needs go too, nearest first (:func:`.prune.prunable_parent`).
+        """
         result = await self._untag_all(image)
-        await self._db.run(rows.delete_image, image.id)
-        await self._events.emit("image", "delete", image.id, {})
-        result.append({"Deleted": image.id})
-        reclaimed = await self._gc_layers()
+        reclaimed = await self._delete_one(image, result)
+        parent_id = image.parent
+        while prune_parents is not None and parent_id:
+            parent = await self._db.run(rows.get_image, parent_id)
+            if parent is None:
+                break
+            children = await self._db.run(rows.child_images, parent.id)
+            users = await prune_parents(parent.id)
+            if not prune_mod.prunable_parent(parent, children=children, users=users):
+                break
+            reclaimed += await self._delete_one(parent, result)
+            parent_id = parent.parent
         return result, reclaimed
 
-    async def _gc_layers(self) -> int:
-        """Delete layers and blobs no image uses; returns the bytes reclaimed."""
+    async def _delete_one(self, image: Image, report: list[dict[str, str]]) -> int:
+        await self._db.run(rows.delete_image, image.id)
+        await self._events.emit("image", "delete", image.id, {})
+        report.append({"Deleted": image.id})
+        chains, reclaimed = await self._gc_layers()
+        report += [{"Deleted": chain} for chain in chains]
+        return reclaimed
+
+    async def _gc_layers(self) -> tuple[list[str], int]:
+        """Delete layers and blobs no image uses; returns the layers' chain ids (top
+        first) and the bytes reclaimed."""
         reclaimed = 0
         unused = await self._db.run(rows.unused_layers)
         parents: dict[str, str | None] = {}
@@ -435,7 +513,8 @@ class ImageStore:
 
         # Children first: a layer row is its child's parent (foreign key), and a layer
         # nothing uses has only unused children.
-        for chain in sorted(unused, key=depth, reverse=True):
+        removed = sorted(unused, key=depth, reverse=True)
+        for chain in removed:
             await self._db.run(rows.delete_layer, chain)
             path = self.layers_dir / chain.removeprefix("sha256:")
             reclaimed += await trio.to_thread.run_sync(_remove_tree, path)
@@ -444,7 +523,7 @@ class ImageStore:
             if self.content.exists(digest):
                 reclaimed += self.content.size(digest)
                 self.content.delete(digest)
-        return reclaimed
+        return removed, reclaimed
 
 
 def _is_reference_to(name: str, image: Image) -> bool:

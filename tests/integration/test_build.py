@@ -1,8 +1,9 @@
 """Real builds against berthd through ``POST /build``: single and multi-stage, the step
 cache (touching vs changing a file, surviving a restart, pruned), ARG/ENV scoping,
 ONBUILD, USER/WORKDIR in inspect and at run time (WORKDIR's directory and layer),
-heredoc substitution, ADD's download mode, and bad input (a failing RUN, a missing COPY
-source, a hostile context) leaving nothing tagged and no containers behind.
+heredoc substitution, ADD's download mode, step images going with their image (rmi,
+image prune), and bad input (a failing RUN, a missing COPY source, a hostile context)
+leaving nothing tagged and no containers behind.
 """
 
 from __future__ import annotations
@@ -247,6 +248,40 @@ def test_build_workdir_makes_its_directory_with_a_layer(api: Client) -> None:
     assert run_output(api, image, ["stat", "-c", "%n %a %u:%g", "/w", "/w/x", "/tmp"]) == (
         "/w 755 0:0\n/w/x 755 0:0\n/tmp 1777 0:0\n"
     )
+
+
+def image_ids(api: Client, **params: Any) -> set[str]:
+    return {i["Id"] for i in api.call("GET", "/images/json", params=params)}
+
+
+def test_build_rmi_and_prune_take_the_step_images(api: Client) -> None:
+    """As dockerd: a build's step images are hidden parents (``images -a`` shows them),
+    and deleting the built image, by ``rmi`` or by ``image prune``, takes them along."""
+    dockerfile = 'FROM busybox\nENV U={}\nRUN echo $U > /u\nWORKDIR /w\nCMD ["sh"]\n'
+    before = image_ids(api, all=1)
+    name = tag()
+    image, messages = build(api, {"Dockerfile": dockerfile.format(uuid.uuid4().hex)}, t=name)
+    assert image is not None, text(messages)
+    steps = image_ids(api, all=1) - before
+    assert len(steps) == 4 and image in steps
+    assert steps & image_ids(api) == {image}
+    report = api.call("DELETE", f"/images/{name}")
+    assert report[0] == {"Untagged": name}
+    assert steps <= {r["Deleted"] for r in report if "Deleted" in r}
+    assert not steps & image_ids(api, all=1)
+
+    uid = uuid.uuid4().hex
+    image, messages = build(
+        api, {"Dockerfile": dockerfile.format(uid)}, labels=json.dumps({"prune": uid})
+    )
+    assert image is not None, text(messages)
+    steps = image_ids(api, all=1) - before
+    assert len(steps) == 5 and image in steps  # --label adds a LABEL step
+    pruned = api.call(
+        "POST", "/images/prune", params={"filters": json.dumps({"label": [f"prune={uid}"]})}
+    )
+    assert steps <= {r["Deleted"] for r in pruned["ImagesDeleted"] if "Deleted" in r}
+    assert not steps & image_ids(api, all=1)
 
 
 def test_build_failing_run_names_command_and_cleans_up(api: Client) -> None:

@@ -351,8 +351,10 @@ def test_image_prune_removes_dangling_commit(cli: Cli, api: Client, uid: str) ->
     )
 
     out = cli.ok("image", "prune", "-f", "--filter", f"label={label}")
-    head, deleted, blank, total = out.splitlines()
+    # As dockerd: the image, then the layer (its chain id) that went with it.
+    head, deleted, layer, blank, total = out.splitlines()
     assert (head, deleted, blank) == ("Deleted Images:", f"deleted: {image_id}", "")
+    assert re.fullmatch("deleted: " + DIGEST, layer), layer
     assert re.fullmatch(RECLAIMED, total), total
     assert cli("image", "inspect", image_id).returncode == 1
 
