@@ -120,7 +120,7 @@ def parse_limit(text: str | None) -> int | None:
     if text is None:
         return None
     value = text.strip()
-    if value == "max" or not value.lstrip("-").isdigit():
+    if value == "max" or not value.lstrip("-").isdecimal():
         return None
     return int(value)
 
@@ -131,14 +131,14 @@ def parse_flat_keyed(text: str | None) -> dict[str, int]:
     for line in (text or "").splitlines():
         key, _, value = line.strip().partition(" ")
         value = value.strip()
-        if key and value.lstrip("-").isdigit():
+        if key and value.lstrip("-").isdecimal():
             out[key] = int(value)
     return out
 
 
 def parse_percpu(text: str | None) -> tuple[int, ...]:
     """``cpuacct.usage_percpu``: nanoseconds per CPU, space separated."""
-    return tuple(int(v) for v in (text or "").split() if v.isdigit())
+    return tuple(int(v) for v in (text or "").split() if v.isdecimal())
 
 
 def parse_blkio_v1(text: str | None) -> tuple[BlkioEntry, ...]:
@@ -149,7 +149,7 @@ def parse_blkio_v1(text: str | None) -> tuple[BlkioEntry, ...]:
         if len(fields) != 3 or ":" not in fields[0]:
             continue  # the "Total N" line
         major, _, minor = fields[0].partition(":")
-        if major.isdigit() and minor.isdigit() and fields[2].isdigit():
+        if major.isdecimal() and minor.isdecimal() and fields[2].isdecimal():
             out.append(BlkioEntry(int(major), int(minor), fields[1], int(fields[2])))
     return tuple(out)
 
@@ -164,7 +164,7 @@ def parse_io_stat_v2(text: str | None) -> tuple[tuple[BlkioEntry, ...], tuple[Bl
         if not fields or ":" not in fields[0]:
             continue
         major, _, minor = fields[0].partition(":")
-        if not (major.isdigit() and minor.isdigit()):
+        if not (major.isdecimal() and minor.isdecimal()):
             continue
         values = parse_flat_keyed("\n".join(f.replace("=", " ", 1) for f in fields[1:]))
         dev = (int(major), int(minor))
@@ -185,7 +185,7 @@ def parse_proc_stat(text: str, *, clk_tck: int) -> int:
     for line in text.splitlines():
         fields = line.split()
         if fields and fields[0] == "cpu":
-            ticks = sum(int(v) for v in fields[1:8] if v.isdigit())
+            ticks = sum(int(v) for v in fields[1:8] if v.isdecimal())
             return ticks * 1_000_000_000 // clk_tck
     return 0
 
@@ -199,7 +199,7 @@ def parse_net_dev(text: str | None) -> dict[str, dict[str, int]]:
         if not colon or not name or name == "lo" or "|" in name:
             continue
         values = rest.split()
-        if len(values) < 16 or not all(v.isdigit() for v in values[:16]):
+        if len(values) < 16 or not all(v.isdecimal() for v in values[:16]):
             continue
         out[name] = {key: int(values[i]) for key, i in _NET_COLUMNS.items()}
     return out

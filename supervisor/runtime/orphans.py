@@ -52,7 +52,7 @@ def parse_status(pid: int, text: str) -> ChildStatus:
     for line in text.splitlines():
         key, _, value = line.partition(":")
         fields[key] = value.strip()
-    nspids = tuple(int(p) for p in fields.get("NSpid", "").split() if p.isdigit())
+    nspids = tuple(int(p) for p in fields.get("NSpid", "").split() if p.isdecimal())
     return ChildStatus(
         pid=pid,
         name=fields.get("Name", ""),
