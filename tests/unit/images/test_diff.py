@@ -150,12 +150,17 @@ def members(data: bytes) -> list[tarfile.TarInfo]:
 
 
 def set_times_bottom_up(root: Path) -> None:
-    """Give every directory below ``root`` a fixed mtime, children first."""
-    for dirpath, dirnames, _ in os.walk(root, topdown=False):
+    """Give every directory, symlink and special file below ``root`` a fixed mtime,
+    children first (regular files got theirs when written): two trees built in
+    different seconds must give the same bytes."""
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            if not stat.S_ISREG(os.lstat(p).st_mode):
+                os.utime(p, ns=(T * 10**9, T * 10**9), follow_symlinks=False)
         for d in dirnames:
             p = os.path.join(dirpath, d)
-            if not os.path.islink(p):
-                os.utime(p, ns=(T * 10**9, T * 10**9))
+            os.utime(p, ns=(T * 10**9, T * 10**9), follow_symlinks=False)
 
 
 # -- a rich upper dir ---------------------------------------------------------------------------
