@@ -22,10 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -71,6 +73,87 @@ def runtime_exec_floor(d: Daemon, cid: str, runs: int) -> tuple[str, list[float]
     return name, samples
 
 
+# -- the docker CLI's own floor ----------------------------------------------------------------
+
+_CANNED = {
+    "HEAD /_ping": b"HTTP/1.1 200 OK\r\nApi-Version: 1.43\r\nContent-Length: 2\r\n\r\n",
+    "GET /containers": b'{"Id":"c","State":{"Running":true},"Config":{"Tty":false}}',
+    "POST /containers": b'{"Id":"e"}',
+    "GET /exec": b'{"ExitCode":0,"Running":false,"Pid":1}',
+}
+
+
+def _answer(conn: socket.socket) -> None:
+    """One connection of the canned engine: answers at once, exec start ends at once."""
+    with conn:
+        buf = b""
+        while True:
+            while b"\r\n\r\n" not in buf:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            lines = head.decode().split("\r\n")
+            method, path = lines[0].split()[:2]
+            length = next(
+                (int(v) for k, _, v in (x.partition(":") for x in lines[1:])
+                 if k.lower() == "content-length"), 0,
+            )  # fmt: skip
+            while len(buf) < length:
+                buf += conn.recv(65536)
+            buf = buf[length:]
+            route = (
+                f"{method} /{path.split('/')[2] if path.startswith('/v') else path.split('/')[1]}"
+            )
+            if route == "POST /exec":  # start: upgrade, then end of stream (true printed nothing)
+                conn.sendall(
+                    b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream"
+                    b"\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+                )
+                return
+            if route == "HEAD /_ping":
+                conn.sendall(_CANNED[route])
+                continue
+            body = _CANNED[route]
+            code = b"201 Created" if route == "POST /containers" else b"200 OK"
+            conn.sendall(
+                b"HTTP/1.1 " + code + b"\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
+
+
+def docker_cli_floor(runs: int, warmup: int) -> list[float]:
+    """``docker exec c true`` against an engine that answers every request at once:
+    what the docker CLI costs by itself (start, four requests, exit)."""
+    path = Path(tempfile.mkdtemp(prefix="bench-cli-floor-")) / "engine.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(16)
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(None)
+            threading.Thread(target=_answer, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        return time_exec(f"unix://{path}", "c", runs, warmup)
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+        path.unlink(missing_ok=True)
+        path.parent.rmdir()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=30)
@@ -80,12 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, float | None]] = []
     d = Daemon(Path(tempfile.mkdtemp(prefix="bench-exec-", dir="/tmp")))
     try:
-        d.start()
+        d.start("--log-level", "info")  # the operator default, not the tests' debug
         br.ensure_image(d.host)
-        cid = br.run_cli(
-            [br.DOCKER, "run", "-d", "--network", "none", br.IMAGE, "sleep", "3600"], d.host
-        ).stdout.strip()
-        cid = cid.decode() if isinstance(cid, bytes) else cid
+        cid = (
+            br.run_cli(
+                [br.DOCKER, "run", "-d", "--network", "none", br.IMAGE, "sleep", "3600"], d.host
+            )
+            .stdout.decode()
+            .strip()
+        )
         berth = time_exec(d.host, cid, args.runs, args.warmup)
         rows.append(("docker exec -> berthd", statistics.median(berth)))
         runtime, floor = runtime_exec_floor(d, cid, args.runs)
@@ -101,16 +187,20 @@ def main(argv: list[str] | None = None) -> int:
             br.log(f"dockerd unavailable: {daemon}")
         else:
             try:
-                cid = br.run_cli(
-                    [br.DOCKER, "run", "-d", "--network", "none", br.IMAGE, "sleep", "3600"],
-                    daemon.host,
-                ).stdout.strip()
-                cid = cid.decode() if isinstance(cid, bytes) else cid
+                cid = (
+                    br.run_cli(
+                        [br.DOCKER, "run", "-d", "--network", "none", br.IMAGE, "sleep", "3600"],
+                        daemon.host,
+                    )
+                    .stdout.decode()
+                    .strip()
+                )
                 dockerd_ms = statistics.median(time_exec(daemon.host, cid, args.runs, args.warmup))
                 br.run_cli([br.DOCKER, "rm", "-f", cid], daemon.host)
             finally:
                 daemon.stop()
     rows.append(("docker exec -> dockerd", dockerd_ms))
+    rows.append(("docker CLI alone (canned)", statistics.median(docker_cli_floor(args.runs, 3))))
     print()
     print(f"{'case':28} {'median ms':>10}")
     for case, ms in rows:
