@@ -83,19 +83,40 @@ def orphans(
     return found
 
 
-def children_of_self(proc: Path = Path("/proc/self/task")) -> list[int]:
-    """Every child of this process, from each thread's ``children`` list."""
+def children_of_self(proc: Path = Path("/proc")) -> list[int]:
+    """Every child of this process: each thread's ``children`` list, or where the
+    kernel lacks those (CONFIG_PROC_CHILDREN) every process whose parent is this one."""
     pids: set[int] = set()
     try:
-        tasks = list(proc.iterdir())
+        tasks = list((proc / "self" / "task").iterdir())
     except OSError:
-        return []
+        tasks = []
+    listed = False
     for task in tasks:
         try:
             pids.update(int(p) for p in (task / "children").read_text().split())
+            listed = True
         except (OSError, ValueError):
             continue
+    if not listed:
+        pids = set(_children_by_parent(proc, os.getpid()))
     return sorted(pids)
+
+
+def _children_by_parent(proc: Path, parent: int) -> list[int]:
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdecimal():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 1 and fields[1] == str(parent):
+            found.append(int(entry.name))
+    return found
 
 
 def read_child(pid: int) -> ChildStatus | None:

@@ -5,10 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from supervisor.runtime.orphans import ChildStatus, orphans, parse_status, reap_orphans
+from supervisor.runtime.orphans import (
+    ChildStatus,
+    children_of_self,
+    orphans,
+    parse_status,
+    reap_orphans,
+)
 
 STATUS = """\
 Name:\tcrun
@@ -68,6 +75,22 @@ def test_reap_orphans_reaps_a_real_zombie_by_pid() -> None:
     assert reaped == [proc.pid]
     assert not os.path.exists(f"/proc/{proc.pid}")
     proc.returncode = 0  # reaped above; keep Popen from waiting on it
+
+
+def test_children_of_self_with_and_without_children_lists(tmp_path: Path) -> None:
+    proc = subprocess.Popen(["sleep", "5"])
+    try:
+        assert proc.pid in children_of_self()
+        # A kernel without CONFIG_PROC_CHILDREN: the parent pid in each /proc/PID/stat.
+        fake = tmp_path / "proc"
+        (fake / "self" / "task" / "1").mkdir(parents=True)
+        for pid, stat in ((10, f"10 (a b) c) S {os.getpid()} 1"), (11, "11 (x) S 1 1")):
+            (fake / str(pid)).mkdir()
+            (fake / str(pid) / "stat").write_text(stat)
+        assert children_of_self(fake) == [10]
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _state(pid: int) -> str:
