@@ -12,10 +12,11 @@ from supervisor.api.params import parse_timestamp
 from supervisor.api.registry import pull_response
 from supervisor.api.schema import image_history, image_inspect, image_summary
 from supervisor.containers.filters import label_matches
-from supervisor.errors import InvalidArgument
+from supervisor.errors import InvalidArgument, NoSuchImage
 from supervisor.events.filters import parse_filters
 from supervisor.images import reference
 from supervisor.images.commit import commit as commit_container
+from supervisor.images.history import history_length, history_rows
 from supervisor.model import Image
 
 
@@ -52,7 +53,9 @@ def register(router: Router, b: Backend) -> None:
         if name.endswith("/history"):
             image = await b.images.resolve(name[: -len("/history")])
             sizes = [(await b.images.layer(c)).size for c in image.layers]
-            return json_response(image_history(image, sizes))
+            ancestors = await _ancestors(b, image, limit=history_length(image) - 1)
+            rows = history_rows(image, layer_sizes=sizes, ancestors=ancestors)
+            return json_response(image_history(rows))
         raise InvalidArgument(f"unknown image endpoint: {name}")
 
     @router.route("POST", "/images/create")
@@ -188,3 +191,19 @@ def _reference_matches(familiar_ref: str, patterns: list[str]) -> bool:
 
     repo = reference.familiar(reference.parse(familiar_ref).repository)
     return any(fnmatch.fnmatch(familiar_ref, p) or fnmatch.fnmatch(repo, p) for p in patterns)
+
+
+async def _ancestors(b: Backend, image: Image, *, limit: int) -> list[Image]:
+    """``image``'s parent, its parent's parent, ... (at most ``limit``), stopping at the
+    first one that is not local (never made here, or deleted since), as moby's history
+    walk does: the rows past it show ``<missing>``."""
+    out: list[Image] = []
+    parent = image.parent
+    while parent and len(out) < limit:
+        try:
+            image = await b.images.resolve(parent)
+        except NoSuchImage:
+            break
+        out.append(image)
+        parent = image.parent
+    return out

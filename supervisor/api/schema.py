@@ -4,11 +4,13 @@ Docker's loose JSON on the way out)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from supervisor.containers.health import HealthState, status_suffix
 from supervisor.containers.logs import format_time
 from supervisor.containers.state import Status
+from supervisor.images.history import HistoryRow
 from supervisor.images.reference import familiar
 from supervisor.model import Container, Image
 
@@ -259,45 +261,18 @@ def _image_run_config(image: Image) -> dict[str, Any]:
     }
 
 
-def image_history(image: Image, layer_sizes: list[int]) -> list[dict[str, Any]]:
-    """``GET /images/{name}/history``: newest first; each entry that made a layer gets
-    that layer's size (``empty_layer`` entries are metadata only)."""
-    from datetime import datetime
-
-    entries = []
-    layer = 0
-    for h in image.config.get("history") or []:
-        size = 0
-        if not h.get("empty_layer"):
-            size = layer_sizes[layer] if layer < len(layer_sizes) else 0
-            layer += 1
-        try:
-            created = int(
-                datetime.fromisoformat(str(h.get("created", "")).replace("Z", "+00:00")).timestamp()
-            )
-        except ValueError:
-            created = image.created_s
-        entries.append(
-            {
-                "Id": "<missing>",
-                "Created": created,
-                "CreatedBy": h.get("created_by", ""),
-                "Tags": None,
-                "Size": size,
-                "Comment": h.get("comment", ""),
-            }
-        )
-    if not entries:
-        entries.append(
-            {
-                "Id": "<missing>",
-                "Created": image.created_s,
-                "CreatedBy": "",
-                "Tags": None,
-                "Size": image.size,
-                "Comment": "",
-            }
-        )
-    entries[-1]["Id"] = image.id
-    entries[-1]["Tags"] = [familiar(t) for t in image.tags] or None
-    return list(reversed(entries))
+def image_history(rows: Sequence[HistoryRow]) -> list[dict[str, Any]]:
+    """``GET /images/{name}/history``: the rows :func:`supervisor.images.history.history_rows`
+    made, in dockerd's key order; ``Tags`` is null on a row without tags, as Go encodes
+    a nil slice."""
+    return [
+        {
+            "Comment": r.comment,
+            "Created": r.created,
+            "CreatedBy": r.created_by,
+            "Id": r.id,
+            "Size": r.size,
+            "Tags": list(r.tags) or None,
+        }
+        for r in rows
+    ]
