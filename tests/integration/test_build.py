@@ -284,6 +284,35 @@ def test_build_rmi_and_prune_take_the_step_images(api: Client) -> None:
     assert not steps & image_ids(api, all=1)
 
 
+def test_build_history_names_step_images_and_base(api: Client) -> None:
+    """As dockerd: each history row of a classic build names the step image it made
+    (the image's parent chain), the base image's top row names the base with its tags,
+    and only rows with no local image say ``<missing>``; tags sorted by full name."""
+    uid = uuid.uuid4().hex[:10]
+    names = [f"z{uid}:1", f"localhost:5000/a{uid}:1"]
+    dockerfile = f'FROM busybox\nENV U={uid}\nRUN printf 12345 > /u\nCMD ["sh"]\n'
+    image, messages = build(api, {"Dockerfile": dockerfile}, t=names)
+    assert image is not None, text(messages)
+    history = api.call("GET", f"/images/{names[0]}/history")
+    chain = [image]
+    while parent := api.call("GET", f"/images/{chain[-1]}/json")["Parent"]:
+        chain.append(parent)
+    base = api.call("GET", "/images/busybox/json")
+    assert chain[3] == base["Id"]
+    assert [h["Id"] for h in history[:4]] == chain[:4]
+    assert [h["CreatedBy"] for h in history[:3]] == [
+        '/bin/sh -c #(nop)  CMD ["sh"]',
+        "/bin/sh -c printf 12345 > /u",
+        f"/bin/sh -c #(nop)  ENV U={uid}",
+    ]
+    assert [h["Size"] for h in history[:3]] == [0, 5, 0]
+    assert history[0]["Tags"] == names
+    assert history[1]["Tags"] is None and history[2]["Tags"] is None
+    assert set(history[3]["Tags"]) == set(base["RepoTags"])
+    assert all(h["Id"] == "<missing>" and h["Tags"] is None for h in history[4:])
+    assert len(history) == len(api.call("GET", "/images/busybox/history")) + 3
+
+
 def test_build_failing_run_names_command_and_cleans_up(api: Client) -> None:
     name = tag()
     before = containers(api)
