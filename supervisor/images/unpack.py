@@ -178,7 +178,9 @@ class UnpackStats:
         files: tar members applied (every type: files, directories, links, devices,
             whiteouts; aufs metadata and the root entry are not counted).
         bytes: size of the uncompressed tar stream, read to its end (what a DiffID hashes).
-        content_bytes: sum of the regular files' sizes (Docker's layer ``Size``).
+        content_bytes: Docker's layer ``Size``: the regular files' sizes (a hardlinked
+            file once) plus each symlink's target length, as moby's ``directory.Size``
+            sums the lstat sizes.
     """
 
     files: int
@@ -712,6 +714,7 @@ class _Extractor:
         os.chown(base, meta.uid, meta.gid, dir_fd=parent, follow_symlinks=False)
         _setxattrs(f"/proc/self/fd/{parent}/{base}", meta.xattrs)
         os.utime(base, ns=meta.times_ns, dir_fd=parent, follow_symlinks=False)
+        self.content_bytes += len(os.fsencode(target))  # its lstat size, as dockerd counts
 
     def _hardlink(self, member: tarfile.TarInfo, parts: tuple[str, ...]) -> None:
         name = member.name

@@ -625,3 +625,25 @@ def test_open_layer_stream_sniffs_across_short_reads(dest: Path) -> None:
     with open_layer_stream(source) as stream:  # type: ignore[arg-type]  # a RawIOBase fake
         unpack_layer(stream, dest)
     assert (dest / "a").read_bytes() == b"x"
+
+
+def test_content_bytes_counts_as_dockerd(dest: Path) -> None:
+    """A layer's Size as moby's directory.Size: regular files (a hardlinked one once)
+    and each symlink's target length (its lstat size); directories and nodes count 0."""
+    data = make_tar(
+        directory("bin"),
+        file("bin/busybox", b"x" * 100),
+        hardlink("bin/ls", "bin/busybox"),
+        symlink("bin/sh", "busybox"),
+        symlink("lib64", "/lib"),
+        node("null", tarfile.CHRTYPE, 1, 3),
+    )
+    stats = unpack(data, dest)
+    assert stats.content_bytes == 100 + len("busybox") + len("/lib")
+    on_disk = sum(
+        os.lstat(p).st_size
+        for p in dest.rglob("*")
+        if not p.is_dir() or p.is_symlink()
+        if p.name != "ls" and p.name != "null"
+    )
+    assert stats.content_bytes == on_disk
