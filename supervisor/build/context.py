@@ -59,7 +59,7 @@ def extract_context(tar_path: Path, dest: Path) -> None:
 @attrs.frozen
 class Collected:
     tar: Path  # the combined tar, members named relative to "/"
-    checksum: str
+    checksum: str  # "file:", "dir:" or "multi:" and the hex sha256 of what is copied
     files: int
 
 
@@ -173,6 +173,7 @@ def collect(
             "When using COPY with more than one source file, the destination must be a directory and end with a /"
         )
     dest_parts = [p for p in req.dest.split("/") if p]
+    kind = "multi" if len(paths) > 1 else "file"  # "dir" once the one source is a directory
     out_path = work / "copy.tar"
     digest = hashlib.sha256()
     count = 0
@@ -193,6 +194,8 @@ def collect(
                 continue
             try:
                 member_tar, is_dir = _member_tar(fs, path)
+                if is_dir and kind == "file":
+                    kind = "dir"
             except NoSuchPath:
                 where = (
                     "build context or excluded by .dockerignore" if req.from_context else "stage"
@@ -234,7 +237,8 @@ def collect(
                     if not member.name:
                         continue
                     count += _add(out, member, data_file, req, digest)
-    return Collected(tar=out_path, checksum="sha256:" + digest.hexdigest(), files=count)
+    # dockerd's classic builder names the content in history as file:, dir: or multi:
+    return Collected(tar=out_path, checksum=f"{kind}:{digest.hexdigest()}", files=count)
 
 
 def _add(

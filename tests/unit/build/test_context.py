@@ -64,6 +64,29 @@ def test_collect_inline_file_mode_changes_checksum(tmp_path: Path) -> None:
     assert len(sums) == 2
 
 
+@pytest.mark.parametrize(
+    ("sources", "dest", "kind"),
+    [
+        (("a.txt",), "/a.txt", "file"),
+        (("src",), "/app/", "dir"),
+        (("a.txt", "src"), "/app/", "multi"),
+    ],
+)
+def test_collect_names_the_content_as_dockerd_history(
+    tmp_path: Path, sources: tuple[str, ...], dest: str, kind: str
+) -> None:
+    """dockerd's classic builder writes ``COPY file:<hash> in /dest`` (dir:, multi:)."""
+    root = tmp_path / "ctx"
+    (root / "src").mkdir(parents=True)
+    (root / "a.txt").write_text("a")
+    (root / "src" / "b.txt").write_text("b")
+    work = tmp_path / "work"
+    work.mkdir()
+    got = collect(BuildFS(root, [], container="context"), _request(sources, dest), work, inline={})
+    prefix, _, digest = got.checksum.partition(":")
+    assert prefix == kind and len(digest) == 64
+
+
 def _tree(root: Path) -> dict[str, tuple[int, int]]:
     return {
         str(p.relative_to(root)): (stat.S_IMODE(p.lstat().st_mode), p.lstat().st_uid)
