@@ -12,7 +12,7 @@ names, modes, owners: not mtimes). A hit skips the step; a miss runs it:
   that made anything (as the classic builder, which commits a container for it);
 - RUN creates a real container from the current image through the
   :class:`ContainerManager` (the stage's env, user, workdir and shell), streams its
-  output, and turns its overlay upper dir into a layer (``diff.write_layer``), then
+  output, and turns its overlay upper dir into a layer (``commit.layer_from_upper``), then
   removes the container;
 - COPY/ADD gathers its sources into one tar (``context.collect``), extracts it into an
   overlay of the current image with the ``docker cp`` extractor, and turns that
@@ -69,7 +69,7 @@ from supervisor.containers.copypath import parse_container_path
 from supervisor.containers.manager import ContainerManager
 from supervisor.errors import BerthError, InvalidArgument, NoSuchImage, NotFound
 from supervisor.images import reference
-from supervisor.images.diff import write_layer
+from supervisor.images.commit import layer_from_upper
 from supervisor.images.store import ImageStore, encode_config, now_rfc3339
 from supervisor.model import Image, Layer
 from supervisor.runtime import rootfs as rootfs_mod
@@ -595,21 +595,8 @@ class _Run:
         await self._commit(stage, by, layer, key=key)
 
     async def _layer_from(self, upper: Path, stage: _Stage) -> Layer:
-        tmp = Path(tempfile.mkdtemp(dir=self.b._images.tmp_dir, prefix="build-"))
-        try:
-            tar = tmp / "layer.tar"
-
-            def write() -> str:
-                with open(tar, "wb") as out:
-                    return write_layer(upper, out).diff_id
-
-            diff_id = await trio.to_thread.run_sync(write)
-            parent = stage.layers[-1].chain_id if stage.layers else None
-            return await self.b._images.register_layer_file(
-                tar, parent=parent, expected_diff_id=diff_id
-            )
-        finally:
-            await trio.to_thread.run_sync(shutil.rmtree, tmp, True)
+        parent = stage.layers[-1].chain_id if stage.layers else None
+        return await layer_from_upper(self.b._images, upper, parent=parent, prefix="build-")
 
     # -- COPY / ADD ---------------------------------------------------------------------
 

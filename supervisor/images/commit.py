@@ -18,7 +18,7 @@ import trio
 from supervisor.images.changes import apply_changes
 from supervisor.images.diff import write_layer
 from supervisor.images.store import ImageStore, encode_config, now_rfc3339
-from supervisor.model import Container, Image
+from supervisor.model import ChainId, Container, Image, Layer
 
 RUN_CONFIG_KEYS = (
     "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts",
@@ -72,7 +72,22 @@ async def commit(
 ) -> Image:
     base = await images.resolve(container.image_id)
     apply_changes({}, changes)  # 400 for a bad change before any work
-    tmp = Path(tempfile.mkdtemp(dir=images.tmp_dir, prefix="commit-"))
+    layer = await layer_from_upper(
+        images, upper, parent=base.layers[-1] if base.layers else None, prefix="commit-"
+    )
+    raw = commit_config(
+        base, container, diff_id=layer.diff_id, author=author, comment=comment, changes=changes
+    )
+    layers = [*[await images.layer(c) for c in base.layers], layer]
+    return await images.add_image(raw, layers, parent=base.id)
+
+
+async def layer_from_upper(
+    images: ImageStore, upper: Path, *, parent: ChainId | None, prefix: str
+) -> Layer:
+    """Diff an overlay upper dir into a layer (OCI whiteouts) on top of the chain id
+    ``parent`` and register it: what commit and a build's RUN step both make."""
+    tmp = Path(tempfile.mkdtemp(dir=images.tmp_dir, prefix=prefix))
     try:
         tar = tmp / "layer.tar"
 
@@ -81,15 +96,9 @@ async def commit(
                 return write_layer(upper, out).diff_id
 
         diff_id = await trio.to_thread.run_sync(write)
-        parent = base.layers[-1] if base.layers else None
-        layer = await images.register_layer_file(tar, parent=parent, expected_diff_id=diff_id)
+        return await images.register_layer_file(tar, parent=parent, expected_diff_id=diff_id)
     finally:
         await trio.to_thread.run_sync(_rmtree, tmp)
-    raw = commit_config(
-        base, container, diff_id=layer.diff_id, author=author, comment=comment, changes=changes
-    )
-    layers = [*[await images.layer(c) for c in base.layers], layer]
-    return await images.add_image(raw, layers, parent=base.id)
 
 
 def _rmtree(path: Path) -> None:
