@@ -262,16 +262,20 @@ class ContainerFS:
         if problem is not None:
             raise InvalidArgument(problem)
 
-    def _find(self, path: ContainerPath, shown: str) -> _Found:
-        """Walk to ``path`` for a request; Docker's errors for what is not there."""
+    def _walk_for(self, parts: Sequence[str], *, follow_last: bool, shown: str) -> _Found:
+        """:meth:`_walk` with Docker's errors for a request about ``shown``."""
         try:
-            found = self._walk(path.parts, follow_last=path.follow_last)
+            return self._walk(parts, follow_last=follow_last)
         except (FileNotFoundError, NotADirectoryError):
             raise NoSuchPath(shown, self.container) from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise InvalidArgument(f"{shown}: too many levels of symbolic links") from None
             raise BerthError(f"{shown}: {exc.strerror}") from exc
+
+    def _find(self, path: ContainerPath, shown: str) -> _Found:
+        """Walk to ``path`` for a request; Docker's errors for what is not there."""
+        found = self._walk_for(path.parts, follow_last=path.follow_last, shown=shown)
         if found.st is None:
             found.close()
             raise NoSuchPath(shown, self.container)
@@ -356,14 +360,7 @@ class ContainerFS:
             NoSuchPath (404); InvalidArgument (400): not a directory ("extraction point
             is not a directory"), read-only volume or root file system.
         """
-        try:
-            found = self._walk(path.parts, follow_last=True)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NoSuchPath(shown, self.container) from None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise InvalidArgument(f"{shown}: too many levels of symbolic links") from None
-            raise BerthError(f"{shown}: {exc.strerror}") from exc
+        found = self._walk_for(path.parts, follow_last=True, shown=shown)
         try:
             if found.st is None:
                 raise NoSuchPath(shown, self.container)
