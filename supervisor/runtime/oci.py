@@ -54,9 +54,14 @@ HIDE_UNIFIED_BUSYBOX = (
 )  # fmt: skip
 
 
-def hide_unified_prefix() -> tuple[str, ...]:
-    """The command prefix that runs crun's ``create`` without the v2 mount."""
-    return HIDE_UNIFIED_BUSYBOX if shutil.which("busybox") else HIDE_UNIFIED
+def hide_unified_prefix(name: str) -> tuple[str, ...]:
+    """The command prefix that runs runtime ``name``'s ``create`` without the v2 mount:
+    only crun on a hybrid host needs one (empty otherwise, or when nothing can do it)."""
+    if name != "crun" or not hybrid_cgroups():
+        return ()
+    if shutil.which("busybox"):
+        return HIDE_UNIFIED_BUSYBOX
+    return HIDE_UNIFIED if shutil.which("unshare") else ()
 
 
 class PinnedBinary:
@@ -351,9 +356,9 @@ async def probe(choice: str, *, state_root: Path) -> OciRuntime:
         if not os.access(path, os.X_OK):
             raise RuntimeFailed(f"OCI runtime {choice!r} not found")
         name = Path(path).name
-        chosen = OciRuntime(path, state_root=state_root / name, name=name)
-        if name == "crun" and hybrid_cgroups() and shutil.which("unshare"):
-            chosen.create_prefix = hide_unified_prefix()
+        chosen = OciRuntime(
+            path, state_root=state_root / name, name=name, create_prefix=hide_unified_prefix(name)
+        )
         chosen.pin()
         return chosen
     reasons: list[str] = []
@@ -375,17 +380,11 @@ async def probe(choice: str, *, state_root: Path) -> OciRuntime:
 def _candidates(binary: str, name: str, state_root: Path) -> list[OciRuntime]:
     """How to try ``name``: as it is, and for crun on a hybrid host also with the v2
     mount hidden at create."""
-    found = [OciRuntime(binary, state_root=state_root / name, name=name)]
-    if name == "crun" and hybrid_cgroups() and shutil.which("unshare"):
-        found.append(
-            OciRuntime(
-                binary,
-                state_root=state_root / name,
-                name=name,
-                create_prefix=hide_unified_prefix(),
-            )
-        )
-    return found
+    prefixes = dict.fromkeys(((), hide_unified_prefix(name)))  # one try when they agree
+    return [
+        OciRuntime(binary, state_root=state_root / name, name=name, create_prefix=prefix)
+        for prefix in prefixes
+    ]
 
 
 def hybrid_cgroups(mountinfo: Path = Path("/proc/self/mountinfo")) -> bool:
