@@ -39,6 +39,7 @@ import time
 from typing import NamedTuple
 
 from cli.client import ClientError
+from cli.tarnodes import set_node_type
 from supervisor.build.dockerignore import ROOT, IgnoreError, Matcher, WalkState, parse_dockerignore
 from supervisor.build.dockerignore import trim_build_files as _trim
 
@@ -362,21 +363,14 @@ def _entry(
         yield from _file_content(root, context_dir, entry)
         yield _padding(info.size)
         return
-    if fmt == stat.S_IFDIR:
-        info.type = tarfile.DIRTYPE
-    elif fmt == stat.S_IFLNK:
+    if fmt == stat.S_IFLNK:
         info.type = tarfile.SYMTYPE
         try:
             parent, _, name = entry.path.rpartition("/")
             info.linkname = _readlink_beneath(root, parent, name)
         except OSError as exc:
             raise ClientError(_read_error(context_dir, entry, exc)) from None
-    elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
-        info.type = tarfile.CHRTYPE if fmt == stat.S_IFCHR else tarfile.BLKTYPE
-        info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-    elif fmt == stat.S_IFIFO:
-        info.type = tarfile.FIFOTYPE
-    else:
+    elif not set_node_type(info, st):
         return
     yield _header(info)
 

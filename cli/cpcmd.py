@@ -42,6 +42,7 @@ from typing import NamedTuple
 from cli.chunks import ChunkReader
 from cli.client import Client, ClientError, DaemonError, quote
 from cli.render import human_size  # docker cp's sizes: go-units, 3 significant digits
+from cli.tarnodes import set_node_type
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -406,17 +407,10 @@ def _local_entry(
                 links[key] = name
             data = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             info.size = os.fstat(data).st_size
-    elif fmt == stat.S_IFDIR:
-        info.type = tarfile.DIRTYPE
     elif fmt == stat.S_IFLNK:
         info.type, info.linkname = tarfile.SYMTYPE, os.readlink(full)
-    elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
-        info.type = tarfile.CHRTYPE if fmt == stat.S_IFCHR else tarfile.BLKTYPE
-        info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-    elif fmt == stat.S_IFIFO:
-        info.type = tarfile.FIFOTYPE
-    else:
-        return  # a socket: tar cannot carry it (docker skips them)
+    elif not set_node_type(info, st):
+        return
     yield info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
     if data is None:
         return
