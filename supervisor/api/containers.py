@@ -102,8 +102,7 @@ def register(router: Router, b: Backend) -> None:
         h = m.get(req.params["id"])
         paths = m.paths(h.id)
         try:
-            image = await b.images.resolve(h.record.image_id)
-            lowers = [str(p) for p in b.images.lowerdirs(image)]
+            lowers = [str(p) for p in await b.images.lowerdirs_of(h.record.image_id)]
         except NotFound:
             lowers = []
         return json_response(

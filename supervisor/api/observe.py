@@ -107,7 +107,7 @@ def register(router: Router, b: Backend) -> None:
     async def changes(req: Request) -> Response:
         h = m.get(req.params["id"])
         try:
-            layers = b.images.lowerdirs(await b.images.resolve(h.record.image_id))
+            layers = await b.images.lowerdirs_of(h.record.image_id)
         except NotFound:
             layers = []
         found = await trio.to_thread.run_sync(container_changes, m.upper_dir(h.id), layers)

@@ -214,7 +214,7 @@ class ExecManager:
 
     def get(self, exec_id: str) -> Exec:
         ex = self._execs.get(exec_id)
-        if ex is None or ex.container_id not in {c.id for c in self._containers.all()}:
+        if ex is None or not self._containers.exists(ex.container_id):
             raise NotFound(f"No such exec instance: {exec_id}")
         return ex
 
@@ -422,7 +422,7 @@ class ExecManager:
         ex.running = False
         ex.done.set()
         ex.hub.end_of_run()
-        log.info("exec.exited", container_id=h.id, exec_id=ex.id, exit_code=code)
+        log.debug("exec.exited", container_id=h.id, exec_id=ex.id, exit_code=code)
         self._event(h, "exec_die", execID=ex.id, exitCode=str(code))
 
     def close_stdin(self, ex: Exec) -> None:

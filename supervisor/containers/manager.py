@@ -137,10 +137,17 @@ class ContainerManager:
         return Paths(self._data_root / cid, self._exec_root / cid)
 
     def get(self, ref: str) -> Handle:
+        h = self._handles.get(ref)  # a full id: match's first rule, without the scan
+        if h is not None:
+            return h
         cid = names.match(ref, [(h.id, h.record.name) for h in self._handles.values()])
         if cid is None:
             raise NoSuchContainer(ref)
         return self._handles[cid]
+
+    def exists(self, cid: str) -> bool:
+        """Whether the container with this full id exists."""
+        return cid in self._handles
 
     def all(self) -> list[Container]:
         return sorted(
@@ -827,6 +834,7 @@ class ContainerManager:
                 )
                 self._handles.pop(h.id, None)
                 self.networks.forget(h.id)
+                self.volumes.forget(h.id)
                 if self.execs is not None:
                     self.execs.forget_container(h.id)
                 self.health.forget(h.id)

@@ -144,6 +144,9 @@ class ImageStore:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         spread_subdirectories(self.tmp_dir)
         self._limiter = trio.CapacityLimiter(2)
+        # Image id -> its overlay lowerdirs. An id hashes a config that lists the layers'
+        # diff ids, so the entry holds for as long as the image exists.
+        self._lowers: dict[str, list[Path]] = {}
         self.content = ContentStore(root)
         self.content.sweep_ingest()
 
@@ -165,6 +168,15 @@ class ImageStore:
     def lowerdirs(self, image: Image) -> list[Path]:
         """The overlay lowerdirs of ``image``, top layer first."""
         return [self.layer_path(c) for c in reversed(image.layers)]
+
+    async def lowerdirs_of(self, image_id: str) -> list[Path]:
+        """The lowerdirs of the image with this id, from memory after the first call
+        (``inspect`` asks on every call). Raises NoSuchImage (404) once it is deleted."""
+        lowers = self._lowers.get(image_id)
+        if lowers is None:
+            lowers = self.lowerdirs(await self.resolve(image_id))
+            self._lowers[image_id] = lowers
+        return lowers
 
     # -- import ----------------------------------------------------------------------
 
@@ -489,6 +501,7 @@ class ImageStore:
 
     async def _delete_one(self, image: Image, report: list[dict[str, str]]) -> int:
         await self._db.run(rows.delete_image, image.id)
+        self._lowers.pop(image.id, None)
         await self._events.emit("image", "delete", image.id, {})
         report.append({"Deleted": image.id})
         chains, reclaimed = await self._gc_layers()

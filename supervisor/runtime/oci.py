@@ -23,6 +23,7 @@ import structlog
 import trio
 
 from supervisor.errors import InvalidArgument, RuntimeFailed
+from supervisor.runtime import spawn
 
 log = structlog.get_logger()
 
@@ -173,17 +174,13 @@ class OciRuntime:
             log_path.unlink()
         self.busy += 1
         try:
-            result = await trio.run_process(
-                [*prefix, *self._base(log_path), *args],
-                check=False,
-                stdin=stdin,
-                stdout=stdout,
-                stderr=stderr,
+            code = await spawn.run(
+                [*prefix, *self._base(log_path), *args], stdin=stdin, stdout=stdout, stderr=stderr
             )
         finally:
             self.busy -= 1
-        if result.returncode != 0:
-            message = last_error(log_path) or f"{self.name} {what} exited with {result.returncode}"
+        if code != 0:
+            message = last_error(log_path) or f"{self.name} {what} exited with {code}"
             raise _classify(f"OCI runtime {what} failed: {message}")
 
     async def create(

@@ -103,6 +103,8 @@ class VolumeManager:
         self._events = events
         self.root = root
         self._pruning = False
+        # Container id -> its mount points (fixed at create), for inspect's ``Mounts``.
+        self._mount_points: dict[str, list[MountPoint]] = {}
 
     @classmethod
     def open(cls, *, db: Database, events: EventLog, data_root: Path) -> VolumeManager:
@@ -394,8 +396,17 @@ class VolumeManager:
                 continue
 
     async def api_mounts(self, cid: str) -> list[dict[str, object]]:
-        """Inspect's ``Mounts``."""
-        return self._api([m for m, _ in await self._db.run(rows.mounts_of, cid)])
+        """Inspect's ``Mounts`` (from memory after the first call: a container's mount
+        points never change after create)."""
+        points = self._mount_points.get(cid)
+        if points is None:
+            points = [m for m, _ in await self._db.run(rows.mounts_of, cid)]
+            self._mount_points[cid] = points
+        return self._api(points)
+
+    def forget(self, cid: str) -> None:
+        """Container ``cid`` is gone."""
+        self._mount_points.pop(cid, None)
 
     async def api_mounts_all(self) -> dict[str, list[dict[str, object]]]:
         """``docker ps``'s ``Mounts``, by container id."""

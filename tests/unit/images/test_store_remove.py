@@ -182,3 +182,12 @@ async def test_prune_all_leaves_only_what_containers_use(images: ImageStore) -> 
     assert await ids(images) == set()
     with pytest.raises(NoSuchImage):
         await images.resolve(s1.id)
+
+
+async def test_lowerdirs_of_is_forgotten_with_the_image(images: ImageStore) -> None:
+    image = await add(images, "gone")
+    await images.tag(image.id, "gone:1")
+    assert await images.lowerdirs_of(image.id) == images.lowerdirs(image)
+    await images.remove("gone:1", force=False, in_use=Users())
+    with pytest.raises(NoSuchImage):
+        await images.lowerdirs_of(image.id)
