@@ -31,13 +31,14 @@ import trio
 from supervisor.containers.logs import LogEntry, OutputHub
 from supervisor.containers.manager import ContainerManager, Handle
 from supervisor.containers.monitor import wait_exit
+from supervisor.containers.prelaunch import Prelaunch
 from supervisor.containers.state import Status
 from supervisor.errors import BerthError, Conflict, InvalidArgument, NotFound
 from supervisor.runtime import rootfs as rootfs_mod
 from supervisor.runtime.console import set_window_size, with_console
 from supervisor.runtime.oci import ExecNotFound, ExecNotPermitted, bounding_capabilities
 from supervisor.runtime.orphans import reap_orphans
-from supervisor.runtime.pipes import with_pipes
+from supervisor.runtime.pipes import PipeEnds, with_pipes
 from supervisor.runtime.spec import CommandError, exec_process
 from supervisor.runtime.users import UnknownUser, resolve_user
 
@@ -71,6 +72,7 @@ class Exec:
     console_fd: int = -1  # the pty master, while the process runs
     hub: OutputHub = attrs.field(factory=OutputHub)
     done: trio.Event = attrs.field(factory=trio.Event)
+    prelaunch: Prelaunch | None = None  # its runtime exec, started at create (prelaunch.py)
 
     def inspect(self) -> dict[str, Any]:
         """``GET /exec/{id}/json``."""
@@ -134,7 +136,7 @@ class ExecManager:
         """Reap what a failed runtime ``exec`` left behind (runtime/orphans.py)."""
         runtime = self._containers.runtime
         return reap_orphans(
-            tracked={ex.pid for ex in self._execs.values() if ex.pid},
+            tracked={ex.pid for ex in self._execs.values() if ex.pid} | runtime.running,
             runtime_names={runtime.name},
             runtime_busy=runtime.busy > 0 or self._launching > 0,
         )
@@ -209,8 +211,37 @@ class ExecManager:
         )
         self._execs[ex.id] = ex
         self._forget_old(h.id)
+        if not ex.tty and (ex.attach_stdout or ex.attach_stderr):
+            self._prelaunch(h, ex)
         self._event(h, "exec_create: " + " ".join(argv), execID=ex.id)
         return ex
+
+    def _prelaunch(self, h: Handle, ex: Exec) -> None:
+        """Start the runtime now; ``start`` hands it the process (prelaunch.py)."""
+        assert self._nursery is not None
+        pre = ex.prelaunch = Prelaunch()
+        pid_file, log_file = self._dir / f"{ex.id}.pid", self._dir / f"{ex.id}.log"
+
+        async def launch(process: Path, pass_fds: tuple[int, ...]) -> tuple[int, PipeEnds]:
+            async def run(stdin: int, stdout: int, stderr: int) -> int:
+                return await self._containers.runtime.exec(
+                    h.id,
+                    process=process,
+                    pass_fds=pass_fds,
+                    pid_file=pid_file,
+                    log_path=log_file,
+                    stdin=stdin,
+                    stdout=stdout,
+                    stderr=stderr,
+                )
+
+            try:
+                return await with_pipes(run, stdin=ex.attach_stdin, stdout=True, stderr=True)
+            finally:
+                pid_file.unlink(missing_ok=True)
+                log_file.unlink(missing_ok=True)
+
+        self._nursery.start_soon(pre.run, launch)
 
     def get(self, exec_id: str) -> Exec:
         ex = self._execs.get(exec_id)
@@ -235,7 +266,12 @@ class ExecManager:
             raise Conflict(f"Exec command {ex.id} is already running")
         if ex.started:
             raise Conflict(f"Exec command {ex.id} has already run")
-        self._running(ex.container_id)
+        try:
+            self._running(ex.container_id)
+        except BerthError:
+            if ex.prelaunch is not None:
+                ex.prelaunch.abandon()
+            raise
         return ex
 
     def resize(self, exec_id: str, height: int, width: int) -> None:
@@ -288,39 +324,23 @@ class ExecManager:
         return ex
 
     async def _launch(self, h: Handle, ex: Exec, *, capture: bool) -> tuple[int, int, int]:
-        """Write the process file and run ``runtime exec``; returns (pid, stdout fd,
-        stderr fd) — -1 for what is not captured."""
-        paths = self._containers.paths(h.id)
+        """Run ``runtime exec`` (or release the one started at create); returns (pid,
+        stdout fd, stderr fd) — -1 for what is not captured."""
+        pre, ex.prelaunch = ex.prelaunch, None
         try:
-            base = json.loads((paths.bundle / "config.json").read_text())["process"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise Conflict(f"Container {h.id} is not running") from exc
-        user = None
-        if ex.user:
-            passwd = rootfs_mod.read_in_root(paths.rootfs, "/etc/passwd")
-            group = rootfs_mod.read_in_root(paths.rootfs, "/etc/group")
-            try:
-                u = resolve_user(
-                    ex.user,
-                    passwd=passwd.decode(errors="replace") if passwd else None,
-                    group=group.decode(errors="replace") if group else None,
-                )
-            except UnknownUser as exc:
-                raise InvalidArgument(str(exc)) from None
-            user = (u.uid, u.gid, tuple(u.additional_gids))
-        try:
-            process = exec_process(
-                base,
-                args=ex.argv,
-                env=ex.env,
-                cwd=ex.workdir,
-                user=user,
-                tty=ex.tty,
-                privileged=ex.privileged,
-                grantable=self._grantable,
-            )
-        except CommandError as exc:
-            raise InvalidArgument(str(exc)) from None
+            process = self._process(h, ex)
+        except BaseException:
+            if pre is not None:
+                pre.abandon()
+            raise
+        if pre is not None and pre.open and capture and not ex.tty:
+            with contextlib.suppress(trio.BrokenResourceError):  # result() says why
+                await pre.release(json.dumps(process).encode())
+            pid, ends = await pre.result()
+            ex.stdin_fd = ends.stdin
+            return pid, ends.stdout, ends.stderr
+        if pre is not None:
+            pre.abandon()
         process_file = self._dir / f"{ex.id}.json"
         pid_file = self._dir / f"{ex.id}.pid"
         log_file = self._dir / f"{ex.id}.log"
@@ -347,6 +367,41 @@ class ExecManager:
         finally:
             for f in (process_file, pid_file, log_file):
                 f.unlink(missing_ok=True)
+
+    def _process(self, h: Handle, ex: Exec) -> dict[str, Any]:
+        """The OCI process of ``ex``: the container's own, with the exec's command,
+        environment, user, working directory, terminal and privileges."""
+        paths = self._containers.paths(h.id)
+        try:
+            base = json.loads((paths.bundle / "config.json").read_text())["process"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise Conflict(f"Container {h.id} is not running") from exc
+        user = None
+        if ex.user:
+            passwd = rootfs_mod.read_in_root(paths.rootfs, "/etc/passwd")
+            group = rootfs_mod.read_in_root(paths.rootfs, "/etc/group")
+            try:
+                u = resolve_user(
+                    ex.user,
+                    passwd=passwd.decode(errors="replace") if passwd else None,
+                    group=group.decode(errors="replace") if group else None,
+                )
+            except UnknownUser as exc:
+                raise InvalidArgument(str(exc)) from None
+            user = (u.uid, u.gid, tuple(u.additional_gids))
+        try:
+            return exec_process(
+                base,
+                args=ex.argv,
+                env=ex.env,
+                cwd=ex.workdir,
+                user=user,
+                tty=ex.tty,
+                privileged=ex.privileged,
+                grantable=self._grantable,
+            )
+        except CommandError as exc:
+            raise InvalidArgument(str(exc)) from None
 
     async def _launch_pipes(
         self,
@@ -464,4 +519,6 @@ class ExecManager:
 
     def forget_container(self, cid: str) -> None:
         for key in [k for k, e in self._execs.items() if e.container_id == cid]:
-            del self._execs[key]
+            ex = self._execs.pop(key)
+            if ex.prelaunch is not None:
+                ex.prelaunch.abandon()

@@ -140,7 +140,8 @@ class OciRuntime:
         self.state_root = state_root
         self.create_prefix = create_prefix
         self._pinned: PinnedBinary | None = None
-        self.busy = 0  # runtime commands under way (see runtime/orphans.py)
+        self.running: set[int] = set()  # pids of the runtime commands under way
+        self.busy = 0  # ``list`` commands under way (trio.run_process: pid unknown)
 
     def pin(self) -> None:
         """Run the runtime from a sealed in-memory copy of its binary from now on (see
@@ -169,16 +170,18 @@ class OciRuntime:
         stdout: int = subprocess.DEVNULL,
         stderr: int = subprocess.DEVNULL,
         prefix: tuple[str, ...] = (),
+        pass_fds: tuple[int, ...] = (),
     ) -> None:
         if log_path.exists():
             log_path.unlink()
-        self.busy += 1
-        try:
-            code = await spawn.run(
-                [*prefix, *self._base(log_path), *args], stdin=stdin, stdout=stdout, stderr=stderr
-            )
-        finally:
-            self.busy -= 1
+        code = await spawn.run(
+            [*prefix, *self._base(log_path), *args],
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            pass_fds=pass_fds,
+            running=self.running,
+        )
         if code != 0:
             message = last_error(log_path) or f"{self.name} {what} exited with {code}"
             raise _classify(f"OCI runtime {what} failed: {message}")
@@ -219,10 +222,12 @@ class OciRuntime:
         stdout: int = subprocess.DEVNULL,
         stderr: int = subprocess.DEVNULL,
         console_socket: Path | None = None,
+        pass_fds: tuple[int, ...] = (),
     ) -> int:
         """Start ``process`` (an OCI process JSON file) in the running container,
         detached: the runtime exits once it runs, the process is re-parented to berthd
-        (the subreaper). Returns its pid."""
+        (the subreaper). Returns its pid. ``pass_fds`` are inherited by the runtime
+        (``process`` may be ``/proc/self/fd/N`` of a pipe among them)."""
         console = ["--console-socket", str(console_socket)] if console_socket else []
         await self._run(
             [
@@ -240,6 +245,7 @@ class OciRuntime:
             stdin=stdin,
             stdout=stdout,
             stderr=stderr,
+            pass_fds=pass_fds,
         )
         return int(pid_file.read_text().strip())
 

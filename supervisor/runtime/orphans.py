@@ -11,9 +11,10 @@ berthd never reaps with ``waitpid(-1)`` (trio reaps its own children by pid, and
 supervisors reap containers through pidfds). Instead :func:`reap_orphans` looks at
 berthd's children and reaps, by pid, only zombies that nobody else will: dead processes
 in a container's pid namespace that are neither its init nor a tracked exec, and dead
-runtime processes in berthd's own namespace. It does nothing while a runtime command or
-an exec launch is under way: until then a fresh zombie may still be trio's to reap or
-an exec whose pid berthd has not read yet.
+runtime processes in berthd's own namespace that no runtime call is waiting for (their
+pids are tracked too: runtime/spawn.py). It does nothing while an exec launch or a
+``list`` command is under way: a fresh zombie may be an exec whose pid berthd has not
+read yet, or trio's to reap.
 """
 
 from __future__ import annotations

@@ -23,14 +23,28 @@ import trio
 TERMINATE_GRACE_S = 5.0  # trio.run_process's default: SIGTERM, then SIGKILL after 5 s
 
 
-async def run(argv: list[str], *, stdin: int, stdout: int, stderr: int) -> int:
-    """Run ``argv`` with these descriptors (or ``subprocess.DEVNULL``) as its stdio and
-    return its exit status (``-N`` when killed by signal N).
+async def run(
+    argv: list[str],
+    *,
+    stdin: int,
+    stdout: int,
+    stderr: int,
+    pass_fds: tuple[int, ...] = (),
+    running: set[int] | None = None,
+) -> int:
+    """Run ``argv`` with these descriptors (or ``subprocess.DEVNULL``) as its stdio, and
+    ``pass_fds`` under their own numbers, and return its exit status (``-N`` when killed
+    by signal N). ``running`` holds the child's pid until it is reaped (so nobody else
+    reaps it: runtime/orphans.py).
 
     Cancellation: as ``trio.run_process``, the child gets SIGTERM, then SIGKILL after
     five seconds, and is always reaped before the cancellation goes on.
     """
-    proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr)  # noqa: ASYNC220 -- vfork: held until exec
+    proc = subprocess.Popen(  # noqa: ASYNC220 -- vfork: held only until the child execs
+        argv, stdin=stdin, stdout=stdout, stderr=stderr, pass_fds=pass_fds
+    )
+    if running is not None:
+        running.add(proc.pid)
     pidfd = os.pidfd_open(proc.pid)
     try:
         await trio.lowlevel.wait_readable(pidfd)
@@ -40,7 +54,10 @@ async def run(argv: list[str], *, stdin: int, stdout: int, stderr: int) -> int:
         raise
     finally:
         os.close(pidfd)
-    return proc.wait()
+        code = proc.wait()
+        if running is not None:
+            running.discard(proc.pid)
+    return code
 
 
 async def _stop(proc: subprocess.Popen[bytes], pidfd: int) -> None:
@@ -50,4 +67,3 @@ async def _stop(proc: subprocess.Popen[bytes], pidfd: int) -> None:
         with trio.move_on_after(grace if grace is not None else float("inf")):
             await trio.lowlevel.wait_readable(pidfd)
             break
-    proc.wait()

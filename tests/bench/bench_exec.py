@@ -10,9 +10,12 @@ How to run (as root, from the repository root, with the project's virtualenv)::
 
 A private berthd (tests/daemon.py, own roots) and a private dockerd (bench_run's, with
 ``--bridge=none --iptables=false``) each run one ``busybox sleep`` container with
-``--network none``; the real docker CLI times ``exec <ctr> true`` against each. The
-runtime floor is the runtime's own ``exec`` of ``true`` in berthd's container (crun or
-runc, whichever berthd chose), timed directly.
+``--network none``; the real docker CLI times ``exec <ctr> true`` against each, and
+against a canned engine that answers at once (the CLI's own cost). The three are timed
+in turns, one call each per round, so a machine whose speed drifts over the minutes of
+a run (this VM's does, by +-10%) weighs on all three alike. The runtime floor is the
+runtime's own ``exec`` of ``true`` in berthd's container (crun or runc, whichever
+berthd chose), timed directly.
 """
 
 # A synchronous benchmark script (no trio): blocking calls and time.sleep are fine here.
@@ -20,6 +23,7 @@ runc, whichever berthd chose), timed directly.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -37,13 +42,18 @@ from tests.bench import bench_run as br
 from tests.daemon import Daemon
 
 
-def time_exec(host: str, cid: str, runs: int, warmup: int) -> list[float]:
-    samples = []
+def time_in_turns(
+    targets: dict[str, tuple[str, str]], runs: int, warmup: int
+) -> dict[str, list[float]]:
+    """``docker exec <ctr> true`` against each (host, container) in turn, ``runs`` rounds
+    after ``warmup``; the samples of each, in ms."""
+    samples: dict[str, list[float]] = {name: [] for name in targets}
     for i in range(warmup + runs):
-        start = time.perf_counter()
-        br.run_cli([br.DOCKER, "exec", cid, "true"], host)
-        if i >= warmup:
-            samples.append((time.perf_counter() - start) * 1000)
+        for name, (host, cid) in targets.items():
+            start = time.perf_counter()
+            br.run_cli([br.DOCKER, "exec", cid, "true"], host)
+            if i >= warmup:
+                samples[name].append((time.perf_counter() - start) * 1000)
     return samples
 
 
@@ -123,9 +133,10 @@ def _answer(conn: socket.socket) -> None:
             )
 
 
-def docker_cli_floor(runs: int, warmup: int) -> list[float]:
-    """``docker exec c true`` against an engine that answers every request at once:
-    what the docker CLI costs by itself (start, four requests, exit)."""
+@contextlib.contextmanager
+def canned_engine() -> Iterator[str]:
+    """An engine that answers every request of ``docker exec c true`` at once; yields
+    its host. What the docker CLI costs by itself (start, four requests, exit)."""
     path = Path(tempfile.mkdtemp(prefix="bench-cli-floor-")) / "engine.sock"
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
@@ -145,7 +156,7 @@ def docker_cli_floor(runs: int, warmup: int) -> list[float]:
     thread = threading.Thread(target=serve)
     thread.start()
     try:
-        return time_exec(f"unix://{path}", "c", runs, warmup)
+        yield f"unix://{path}"
     finally:
         stop.set()
         thread.join()
@@ -160,55 +171,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--skip-dockerd", action="store_true")
     args = parser.parse_args(argv)
-    rows: list[tuple[str, float | None]] = []
-    d = Daemon(Path(tempfile.mkdtemp(prefix="bench-exec-", dir="/tmp")))
-    try:
+    run_sleep = [br.DOCKER, "run", "-d", "--network", "none", br.IMAGE, "sleep", "3600"]
+    with contextlib.ExitStack() as stack:
+        d = Daemon(Path(tempfile.mkdtemp(prefix="bench-exec-", dir="/tmp")))
+        stack.callback(d.cleanup)
         d.start("--log-level", "info")  # the operator default, not the tests' debug
         br.ensure_image(d.host)
-        cid = (
-            br.run_cli(
-                [br.DOCKER, "run", "-d", "--network", "none", br.IMAGE, "sleep", "3600"], d.host
-            )
-            .stdout.decode()
-            .strip()
-        )
-        berth = time_exec(d.host, cid, args.runs, args.warmup)
-        rows.append(("docker exec -> berthd", statistics.median(berth)))
+        cid = br.run_cli(run_sleep, d.host).stdout.decode().strip()
+        targets = {"docker exec -> berthd": (d.host, cid)}
+        if not args.skip_dockerd:
+            binary = br.install_dockerd()
+            daemon = br.start_dockerd(binary, ["overlay2", "vfs"]) if binary else "no dockerd"
+            if isinstance(daemon, str):
+                br.log(f"dockerd unavailable: {daemon}")
+            else:
+                stack.callback(daemon.stop)
+                dcid = br.run_cli(run_sleep, daemon.host).stdout.decode().strip()
+                targets["docker exec -> dockerd"] = (daemon.host, dcid)
+        targets["docker CLI alone (canned)"] = (stack.enter_context(canned_engine()), "c")
+        samples = time_in_turns(targets, args.runs, args.warmup)
         runtime, floor = runtime_exec_floor(d, cid, args.runs)
-        rows.append((f"{runtime} exec alone", statistics.median(floor)))
-        br.run_cli([br.DOCKER, "rm", "-f", cid], d.host)
-    finally:
-        d.cleanup()
-    dockerd_ms: float | None = None
-    if not args.skip_dockerd:
-        binary = br.install_dockerd()
-        daemon = br.start_dockerd(binary, ["overlay2", "vfs"]) if binary else "no dockerd"
-        if isinstance(daemon, str):
-            br.log(f"dockerd unavailable: {daemon}")
-        else:
-            try:
-                cid = (
-                    br.run_cli(
-                        [br.DOCKER, "run", "-d", "--network", "none", br.IMAGE, "sleep", "3600"],
-                        daemon.host,
-                    )
-                    .stdout.decode()
-                    .strip()
-                )
-                dockerd_ms = statistics.median(time_exec(daemon.host, cid, args.runs, args.warmup))
-                br.run_cli([br.DOCKER, "rm", "-f", cid], daemon.host)
-            finally:
-                daemon.stop()
-    rows.append(("docker exec -> dockerd", dockerd_ms))
-    rows.append(("docker CLI alone (canned)", statistics.median(docker_cli_floor(args.runs, 3))))
+    medians = {name: statistics.median(v) for name, v in samples.items()}
+    medians[f"{runtime} exec alone"] = statistics.median(floor)
     print()
     print(f"{'case':28} {'median ms':>10}")
-    for case, ms in rows:
-        print(f"{case:28} {'-' if ms is None else f'{ms:10.1f}':>10}")
-    if dockerd_ms:
-        ratio = rows[0][1] / dockerd_ms if rows[0][1] else 0.0
-        verdict = "met" if ratio <= 0.5 else "MISSED"
-        print(f"berthd/dockerd: {ratio:.2f}x (target <= 0.5x: {verdict})")
+    for case, ms in medians.items():
+        print(f"{case:28} {ms:10.1f}")
+    berthd, dockerd = medians["docker exec -> berthd"], medians.get("docker exec -> dockerd")
+    if dockerd:
+        verdict = "met" if berthd / dockerd <= 0.5 else "MISSED"
+        print(f"berthd/dockerd: {berthd / dockerd:.2f}x (target <= 0.5x: {verdict})")
     return 0
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import ApiError, Daemon
+from tests.daemon import ApiError, Daemon, env_with_host
 
 pytestmark = pytest.mark.root
 
@@ -82,3 +82,45 @@ def zombies(pid: int) -> list[str]:
         ["ps", "-o", "pid=,stat=", "--ppid", str(pid)], capture_output=True, text=True
     )
     return [line for line in out.stdout.splitlines() if line.split()[1].startswith("Z")]
+
+
+def children(pid: int) -> list[str]:
+    out = subprocess.run(["ps", "-o", "comm=", "--ppid", str(pid)], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def test_attached_execs_get_their_process_at_start(daemon: Daemon) -> None:
+    """An exec with attached output has its runtime started at create and handed the
+    process at start (containers/prelaunch.py); one never started lets it go."""
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("the docker CLI is not installed")
+    env = env_with_host(daemon)
+
+    def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [docker, *args], env=env, input=stdin, capture_output=True, timeout=60
+        )
+
+    cid = daemon.client.run(["sleep", "300"])
+    r = run("exec", cid, "sh", "-c", "echo out; echo err >&2; exit 7")
+    assert (r.returncode, r.stdout, r.stderr) == (7, b"out\n", b"err\n")
+    r = run("exec", "-i", "-u", "nobody", cid, "sh", "-c", "id -u; cat", stdin=b"typed\n")
+    assert (r.returncode, r.stdout) == (0, b"65534\ntyped\n")
+    r = run("exec", cid, "nope")
+    assert r.returncode == 127 and b"executable file not found" in r.stdout + r.stderr
+    unstarted = daemon.client.call(
+        "POST", f"/containers/{cid}/exec", {"Cmd": ["true"], "AttachStdout": True}
+    )["Id"]
+    assert daemon.proc is not None
+    runtime = daemon.client.call("GET", "/info")["DefaultRuntime"]
+    assert runtime in children(daemon.proc.pid)  # waiting for its process
+    daemon.client.call("POST", f"/containers/{cid}/stop", params={"t": "0"})
+    with pytest.raises(ApiError) as stopped:
+        daemon.client.call("POST", f"/exec/{unstarted}/start", {})
+    assert stopped.value.status == 409
+    deadline = time.monotonic() + 5
+    while runtime in children(daemon.proc.pid):  # let go at the refused start
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    daemon.client.call("DELETE", f"/containers/{cid}")
