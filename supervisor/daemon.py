@@ -229,6 +229,7 @@ async def _serve_bound(
     )
     try:
         async with trio.open_nursery() as root:
+            await root.start(events.run)
             await root.start(networks.run)
             await root.start(manager.run)
             await root.start(execs.run)
@@ -267,6 +268,7 @@ async def _serve_bound(
         await networks.shutdown()
         if cfg.pidfile:
             cfg.pidfile.unlink(missing_ok=True)
+        events.close()
         db.close()
         log.info("daemon.stopped")
 

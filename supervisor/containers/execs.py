@@ -117,17 +117,11 @@ class ExecManager:
         self._nursery: trio.Nursery | None = None
         self._launching = 0  # execs whose pid berthd has not pinned with a pidfd yet
         self._grantable = bounding_capabilities()
-        # Exec events are durable rows like every event, but no request waits for their
-        # fsync: one task writes them in order (``exec_create`` before ``exec_start``).
-        self._event_send, self._event_receive = trio.open_memory_channel[
-            tuple[Handle, str, dict[str, str]]
-        ](1024)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            nursery.start_soon(self._write_events)
             nursery.start_soon(self._sweep_periodically)
             task_status.started()
             await trio.sleep_forever()
@@ -154,18 +148,9 @@ class ExecManager:
             if self.sweep_orphans():
                 return
 
-    async def _write_events(self) -> None:
-        async for h, action, extra in self._event_receive:
-            try:
-                await self._containers.announce(h, action, **extra)
-            except BerthError as exc:
-                log.warning("exec.event_failed", action=action, error=str(exc))
-
     def _event(self, h: Handle, action: str, **extra: str) -> None:
-        try:
-            self._event_send.send_nowait((h, action, extra))
-        except trio.WouldBlock:
-            log.warning("exec.event_dropped", action=action)
+        # Durable rows like every event, but no request waits for them (EventLog.defer).
+        self._containers.announce_later(h, action, **extra)
 
     # -- create / inspect -------------------------------------------------------------
 

@@ -162,11 +162,14 @@ class ContainerManager:
         await self._db.run(rows.update_state, h.id, changes)
         h.record = rows.with_state(h.record, **changes)
 
+    def _attributes(self, h: Handle, extra: dict[str, str]) -> dict[str, str]:
+        return {**h.record.labels, "image": h.record.image_ref, "name": h.record.name, **extra}
+
     async def _emit(
         self, h: Handle, action: str, *, state: dict[str, Any] | None = None, **extra: str
     ) -> None:
         """Announce a container event; ``state`` changes commit in the same transaction."""
-        attrs_ = {**h.record.labels, "image": h.record.image_ref, "name": h.record.name, **extra}
+        attrs_ = self._attributes(h, extra)
         change = (
             None if state is None else functools.partial(rows.update_state, cid=h.id, changes=state)
         )
@@ -187,6 +190,10 @@ class ContainerManager:
     async def announce(self, h: Handle, action: str, **extra: str) -> None:
         """An event about ``h`` that changes no state (``attach``, ``commit``...)."""
         await self._emit(h, action, state=None, **extra)
+
+    def announce_later(self, h: Handle, action: str, **extra: str) -> None:
+        """The same, for an announcement no request waits for (EventLog.defer)."""
+        self._events.defer("container", action, h.id, self._attributes(h, extra))
 
     # -- start-up and shutdown ----------------------------------------------------------
 
