@@ -47,6 +47,9 @@ log = structlog.get_logger()
 OUTPUT_DRAIN_S = 2.0
 PROBE_OUTPUT_LIMIT = 4096
 ORPHAN_SWEEP_S = 10.0  # safety net for orphans a failed exec's own sweeps missed
+# Execs created but not started yet that may hold a waiting runtime each (~2 MB): a
+# client that creates many at once gets the rest launched at start, as before.
+MAX_PRELAUNCHED = 16
 
 
 @attrs.define(eq=False)
@@ -116,6 +119,7 @@ class ExecManager:
         self._execs: dict[str, Exec] = {}
         self._nursery: trio.Nursery | None = None
         self._launching = 0  # execs whose pid berthd has not pinned with a pidfd yet
+        self._prelaunched = 0  # early runtime launches alive (prelaunch.py)
         self._grantable = bounding_capabilities()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -196,7 +200,11 @@ class ExecManager:
         )
         self._execs[ex.id] = ex
         self._forget_old(h.id)
-        if not ex.tty and (ex.attach_stdout or ex.attach_stderr):
+        if (
+            not ex.tty
+            and (ex.attach_stdout or ex.attach_stderr)
+            and self._prelaunched < MAX_PRELAUNCHED
+        ):
             self._prelaunch(h, ex)
         self._event(h, "exec_create: " + " ".join(argv), execID=ex.id)
         return ex
@@ -226,7 +234,14 @@ class ExecManager:
                 pid_file.unlink(missing_ok=True)
                 log_file.unlink(missing_ok=True)
 
-        self._nursery.start_soon(pre.run, launch)
+        async def launch_and_count() -> None:
+            try:
+                await pre.run(launch)
+            finally:
+                self._prelaunched -= 1
+
+        self._prelaunched += 1
+        self._nursery.start_soon(launch_and_count)
 
     def get(self, exec_id: str) -> Exec:
         ex = self._execs.get(exec_id)

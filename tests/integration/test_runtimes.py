@@ -124,3 +124,21 @@ def test_attached_execs_get_their_process_at_start(daemon: Daemon) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     daemon.client.call("DELETE", f"/containers/{cid}")
+
+
+def test_execs_created_in_a_burst_keep_a_bounded_number_of_runtimes_waiting(
+    daemon: Daemon,
+) -> None:
+    cid = daemon.client.run(["sleep", "300"])
+    body = {"Cmd": ["sh", "-c", "echo hi"], "AttachStdout": True, "AttachStderr": True}
+    eids = [daemon.client.call("POST", f"/containers/{cid}/exec", body)["Id"] for _ in range(24)]
+    assert daemon.proc is not None
+    runtime = daemon.client.call("GET", "/info")["DefaultRuntime"]
+    assert 0 < children(daemon.proc.pid).count(runtime) <= 16
+    for eid in eids:  # the first sixteen released, the rest launched at start
+        daemon.client.call("POST", f"/exec/{eid}/start", {"Detach": False})
+    deadline = time.monotonic() + 10
+    while any(daemon.client.call("GET", f"/exec/{e}/json")["ExitCode"] != 0 for e in eids):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    daemon.client.call("DELETE", f"/containers/{cid}", params={"force": "1"})
