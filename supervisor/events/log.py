@@ -45,8 +45,13 @@ class EventLog:
             await self._deferred_added.wait()
             self._deferred_added = trio.Event()
             await trio.sleep(DEFER_S)
-            if self._deferred:
+            if not self._deferred:
+                continue
+            try:
                 await self._append([])
+            except (sqlite3.Error, OSError) as exc:  # kept for the next try (_append)
+                log.warning("events.write_failed", error=str(exc), pending=len(self._deferred))
+                self._deferred_added.set()
 
     def defer(self, type_: str, action: str, actor_id: str, attributes: dict[str, str]) -> None:
         """Append an event soon (see the module docstring); it is stamped now."""

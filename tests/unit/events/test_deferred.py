@@ -3,8 +3,10 @@ at shutdown (a real SQLite store in tmp_path)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -59,4 +61,28 @@ async def test_close_writes_what_is_still_deferred(db: Database) -> None:
     events = EventLog(db)
     events.defer("container", "exec_die", "c1", {})
     events.close()
+    assert await actions(events) == ["exec_die"]
+
+
+async def test_a_failed_write_keeps_the_events_for_the_next(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(log_mod, "DEFER_S", 0.01)
+    events = EventLog(db)
+    real_run = db.run
+    failures = [sqlite3.OperationalError("disk I/O error")]
+
+    async def flaky_run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if failures and fn.__name__ == "transaction":  # the log's write, not history()
+            raise failures.pop()
+        return await real_run(fn, *args, **kwargs)
+
+    monkeypatch.setattr(db, "run", flaky_run)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(events.run)
+        events.defer("container", "exec_die", "c1", {})
+        with trio.fail_after(5):
+            while not await actions(events):
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
     assert await actions(events) == ["exec_die"]
