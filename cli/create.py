@@ -98,6 +98,9 @@ def build_create_body(
         "CpuShares": parsed.number("cpu_shares") or 0,
         "PidsLimit": parsed.number("pids_limit"),
         "Init": True if parsed.flag("init") else None,
+        "Privileged": parsed.flag("privileged"),
+        "CapAdd": parsed.texts("cap_add") or None,
+        "CapDrop": parsed.texts("cap_drop") or None,
         "NetworkMode": "default",
         "LogConfig": {
             "Type": parsed.text("log_driver") or "json-file",

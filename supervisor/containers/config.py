@@ -19,9 +19,11 @@ from supervisor.containers.restart import parse_policy, to_api
 from supervisor.errors import InvalidArgument
 from supervisor.network import etc, ports
 from supervisor.runtime.spec import (
+    CapabilityError,
     CommandError,
     Resources,
     merge_env,
+    normalize_capabilities,
     process_args,
     resolve_command,
 )
@@ -198,6 +200,12 @@ def parse_host_config(raw: object) -> dict[str, Any]:
     if "max-file" in log_opts and not log_opts["max-file"].isdigit():
         raise InvalidArgument("invalid value for max-file")
     _bool(hc, "Init") if hc.get("Init") is not None else None
+    _bool(hc, "Privileged")
+    for key in ("CapAdd", "CapDrop"):
+        try:
+            normalize_capabilities(_str_list(hc, key, allow_string=True) or [])
+        except CapabilityError as exc:
+            raise InvalidArgument(f"invalid {key}: {exc}") from None
     hc.update(
         {
             "NetworkMode": mode,

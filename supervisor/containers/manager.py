@@ -74,14 +74,16 @@ from supervisor.network.manager import NetworkManager, Sandbox
 from supervisor.runtime import rootfs as rootfs_mod
 from supervisor.runtime.cgroups import CgroupLayout
 from supervisor.runtime.console import set_window_size
+from supervisor.runtime.devices import host_devices
 from supervisor.runtime.oci import (
     ExecNotFound,
     ExecNotPermitted,
     OciRuntime,
+    bounding_capabilities,
     nofile_cap,
     signal_number,
 )
-from supervisor.runtime.spec import SpecInput, UserMount, build_spec
+from supervisor.runtime.spec import SpecInput, UserMount, build_spec, container_capabilities
 from supervisor.runtime.users import UnknownUser, resolve_user
 from supervisor.volumes.manager import VolumeManager
 
@@ -123,6 +125,7 @@ class ContainerManager:
         self._exec_root = exec_root / "containers"
         self._tty_dir = exec_root / "tty"
         self._init_binary = init_binary
+        self._grantable = bounding_capabilities()  # what a container can be given at most
         self._restart_defaults = restart_defaults
         self._handles: dict[str, Handle] = {}
         self._nursery: trio.Nursery | None = None
@@ -493,6 +496,7 @@ class ContainerManager:
         if cfg.get("Tty") and not any(e.startswith("TERM=") for e in env):
             env.append("TERM=xterm")
         binds = self._wiring.etc_files(c, paths, hostname, netns, sandbox)
+        privileged = bool(hc.get("Privileged"))
         return build_spec(
             SpecInput(
                 container_id=c.id,
@@ -516,6 +520,14 @@ class ContainerManager:
                 mounts=mounts,
                 nofile=nofile_cap(),
                 swap_accounting=self._cgroups.swap_accounting,
+                capabilities=container_capabilities(
+                    _names(hc.get("CapAdd")),
+                    _names(hc.get("CapDrop")),
+                    privileged=privileged,
+                    available=self._grantable,
+                ),
+                privileged=privileged,
+                devices=host_devices() if privileged else (),
             )
         )
 
@@ -1028,3 +1040,10 @@ def _remove_dirs(paths: Paths) -> None:
     rootfs_mod.unmount(paths.rootfs)
     shutil.rmtree(paths.bundle, ignore_errors=True)
     shutil.rmtree(paths.data, ignore_errors=True)
+
+
+def _names(value: object) -> list[str]:
+    """``CapAdd``/``CapDrop`` as stored: a list of names, or one name (checked at create)."""
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if isinstance(value, list) else []

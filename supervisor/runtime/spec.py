@@ -60,6 +60,10 @@ class CommandError(ValueError):
     """No command could be resolved (Docker: 400 "No command specified")."""
 
 
+class CapabilityError(ValueError):
+    """A ``CapAdd``/``CapDrop`` name the kernel does not know (Docker: 400)."""
+
+
 @attrs.frozen
 class Resources:
     memory: int = 0  # bytes, 0 = unlimited
@@ -96,6 +100,19 @@ UserMount = BindMount | TmpfsMount
 
 
 @attrs.frozen
+class Device:
+    """A host device node a privileged container gets (OCI ``linux.devices``)."""
+
+    path: str
+    type: str  # "c" or "b"
+    major: int
+    minor: int
+    file_mode: int
+    uid: int
+    gid: int
+
+
+@attrs.frozen
 class SpecInput:
     container_id: str
     args: tuple[str, ...]
@@ -118,6 +135,11 @@ class SpecInput:
     mounts: tuple[UserMount, ...] = ()  # the user's binds, volumes and tmpfs mounts
     nofile: tuple[int, int] = (1048576, 1048576)  # already capped to the daemon's hard limit
     swap_accounting: bool = True
+    capabilities: tuple[str, ...] = DEFAULT_CAPABILITIES  # see container_capabilities
+    # --privileged: no masked or read-only paths, /sys and cgroups writable, every device
+    # allowed and the host's device nodes (``devices``) made in the container's /dev.
+    privileged: bool = False
+    devices: tuple[Device, ...] = ()
 
 
 def resolve_command(
@@ -226,13 +248,13 @@ def _mounts(inp: SpecInput) -> list[dict[str, object]]:
             "destination": "/sys",
             "type": "sysfs",
             "source": "sysfs",
-            "options": ["nosuid", "noexec", "nodev", "ro"],
+            "options": ["nosuid", "noexec", "nodev", "rw" if inp.privileged else "ro"],
         },
         {
             "destination": "/sys/fs/cgroup",
             "type": "cgroup",
             "source": "cgroup",
-            "options": ["ro", "nosuid", "noexec", "nodev"],
+            "options": ["rw" if inp.privileged else "ro", "nosuid", "noexec", "nodev"],
         },
         {
             "destination": "/dev/mqueue",
@@ -273,6 +295,18 @@ def _mounts(inp: SpecInput) -> list[dict[str, object]]:
     return mounts
 
 
+def _device_entry(d: Device) -> dict[str, object]:
+    return {
+        "path": d.path,
+        "type": d.type,
+        "major": d.major,
+        "minor": d.minor,
+        "fileMode": d.file_mode,
+        "uid": d.uid,
+        "gid": d.gid,
+    }
+
+
 def _depth(m: UserMount) -> int:
     return len([p for p in m.destination.split("/") if p])
 
@@ -293,18 +327,21 @@ def _mount_entry(m: UserMount) -> dict[str, object]:
 def build_spec(inp: SpecInput) -> dict[str, object]:
     """The OCI runtime spec (``config.json``) for ``inp``."""
     args = [INIT_PATH, "--", *inp.args] if inp.init else list(inp.args)
-    caps = list(DEFAULT_CAPABILITIES)
+    caps = list(inp.capabilities)
     namespaces: list[dict[str, str]] = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if inp.network_mode == "none":
         namespaces.append({"type": "network"})
     elif inp.network_mode != "host":
         namespaces.append({"type": "network", "path": inp.network_mode})
-    linux: dict[str, object] = {
-        "namespaces": namespaces,
-        "maskedPaths": list(MASKED_PATHS),
-        "readonlyPaths": list(READONLY_PATHS),
-        "resources": _resources(inp.resources, swap_accounting=inp.swap_accounting),
-    }
+    resources = _resources(inp.resources, swap_accounting=inp.swap_accounting)
+    linux: dict[str, object] = {"namespaces": namespaces}
+    if inp.privileged:
+        resources["devices"] = [{"allow": True, "access": "rwm"}]
+        linux["devices"] = [_device_entry(d) for d in inp.devices]
+    else:
+        linux["maskedPaths"] = list(MASKED_PATHS)
+        linux["readonlyPaths"] = list(READONLY_PATHS)
+    linux["resources"] = resources
     if inp.cgroups_path:
         linux["cgroupsPath"] = inp.cgroups_path
     if inp.domainname:
@@ -391,6 +428,51 @@ ALL_CAPABILITIES = (
     *DEFAULT_CAPABILITIES,
     *(name for name in CAPABILITY_NUMBERS if name not in DEFAULT_CAPABILITIES),
 )
+
+
+def normalize_capabilities(names: Sequence[str]) -> list[str]:
+    """Docker's reading of ``CapAdd``/``CapDrop`` names: any case, ``CAP_`` optional,
+    ``ALL`` for every capability.
+
+    Raises:
+        CapabilityError: ``unknown capability: "CAP_FOO"`` (moby's words).
+    """
+    out = []
+    for name in names:
+        cap = name.upper()
+        if cap != "ALL" and not cap.startswith("CAP_"):
+            cap = "CAP_" + cap
+        if cap != "ALL" and cap not in CAPABILITY_NUMBERS:
+            raise CapabilityError(f'unknown capability: "{cap}"')
+        out.append(cap)
+    return out
+
+
+def container_capabilities(
+    add: Sequence[str],
+    drop: Sequence[str],
+    *,
+    privileged: bool,
+    available: frozenset[str] | None,
+) -> tuple[str, ...]:
+    """A container's capabilities, by moby's rules (``TweakCapabilities``): privileged
+    gets them all; ``--cap-add ALL`` all but the dropped; ``--cap-drop ALL`` only the
+    added; otherwise Docker's defaults minus the dropped plus the added. Only what
+    ``available`` holds (the daemon's bounding set) is kept: more cannot be granted, and
+    crun refuses a spec that asks (runc drops them silently).
+
+    Raises:
+        CapabilityError: an unknown name.
+    """
+    adds, drops = normalize_capabilities(add), normalize_capabilities(drop)
+    if privileged or "ALL" in adds:
+        caps = [c for c in ALL_CAPABILITIES if privileged or c not in drops]
+    elif "ALL" in drops:
+        caps = list(dict.fromkeys(adds))
+    else:
+        caps = [c for c in DEFAULT_CAPABILITIES if c not in drops]
+        caps += [c for c in dict.fromkeys(adds) if c not in caps]
+    return tuple(c for c in caps if available is None or c in available)
 
 
 def capabilities_in_mask(mask: int) -> frozenset[str]:

@@ -1,0 +1,89 @@
+"""--cap-add, --cap-drop and --privileged on real containers, through the docker CLI
+and berth's own, with Docker's refusals for names the kernel does not know."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.daemon import ApiError, Daemon, env_with_host
+
+pytestmark = pytest.mark.root
+
+CAP_CHOWN = 1 << 0
+CAP_NET_ADMIN = 1 << 12
+CAP_SYS_ADMIN = 1 << 21
+
+
+def run(d: Daemon, cli: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*cli, *args], env=env_with_host(d), capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture(params=["docker", "berth"])
+def cli(request: pytest.FixtureRequest) -> list[str]:
+    if request.param == "docker":
+        path = shutil.which("docker")
+        if path is None:
+            pytest.skip("no docker CLI on PATH")
+        return [path]
+    return [str(Path(sys.executable).with_name("berth"))]
+
+
+def cap_eff(d: Daemon, cli: list[str], *flags: str) -> int:
+    r = run(d, cli, "run", "--rm", "--network", "none", *flags, "busybox",
+            "sh", "-c", "grep CapEff /proc/self/status")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.split()[-1], 16)
+
+
+def test_cap_add_and_drop(daemon: Daemon, cli: list[str]) -> None:
+    default = cap_eff(daemon, cli)
+    assert default & CAP_CHOWN and not default & CAP_NET_ADMIN
+    added = cap_eff(daemon, cli, "--cap-add", "net_admin")
+    assert added == default | CAP_NET_ADMIN
+    assert cap_eff(daemon, cli, "--cap-drop", "CAP_CHOWN") == default & ~CAP_CHOWN
+    assert cap_eff(daemon, cli, "--cap-drop", "ALL") == 0
+    assert cap_eff(daemon, cli, "--cap-drop", "ALL", "--cap-add", "CHOWN") == CAP_CHOWN
+    r = run(daemon, cli, "run", "--rm", "--network", "none", "--cap-add", "NET_ADMIN",
+            "busybox", "ip", "link", "set", "lo", "down")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = run(daemon, cli, "run", "--rm", "--network", "none", "busybox",
+            "ip", "link", "set", "lo", "down")  # fmt: skip
+    assert r.returncode != 0 and "not permitted" in r.stderr.lower()
+
+
+def test_an_unknown_capability_is_refused_at_create(daemon: Daemon, cli: list[str]) -> None:
+    r = run(daemon, cli, "run", "--rm", "--cap-add", "FOO", "busybox", "true")
+    assert r.returncode == 125
+    assert 'invalid CapAdd: unknown capability: "CAP_FOO"' in r.stderr
+    with pytest.raises(ApiError) as refused:
+        daemon.client.create("busybox", ["true"], HostConfig={"CapDrop": ["nope"]})
+    assert refused.value.status == 400
+    assert refused.value.message == 'invalid CapDrop: unknown capability: "CAP_NOPE"'
+
+
+def test_privileged_mounts_and_sees_the_host_devices(daemon: Daemon, cli: list[str]) -> None:
+    assert cap_eff(daemon, cli, "--privileged") & CAP_SYS_ADMIN
+    # /proc/sys is read-only unless privileged; the write stays in the container's own
+    # network namespace (--network none).
+    script = (
+        "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && echo mounted; ls /dev/tty0;"
+        " echo 1 > /proc/sys/net/ipv4/ip_forward && echo forwarding"
+    )
+    argv = ["run", "--rm", "--network", "none", "busybox", "sh", "-c", script]
+    r = run(daemon, cli, *argv[:2], "--privileged", *argv[2:])
+    assert r.stdout.split() == ["mounted", "/dev/tty0", "forwarding"], r.stderr
+    r = run(daemon, cli, *argv)
+    assert r.stdout == "" and "Read-only file system" in r.stderr
+    cid = daemon.client.create(
+        "busybox", ["true"], HostConfig={"Privileged": True, "CapAdd": ["NET_ADMIN"]}
+    )
+    host_config = daemon.client.inspect(cid)["HostConfig"]
+    assert host_config["Privileged"] is True and host_config["CapAdd"] == ["NET_ADMIN"]
+    daemon.client.call("DELETE", f"/containers/{cid}")
