@@ -213,7 +213,9 @@ class ExecManager:
         """Start the runtime now; ``start`` hands it the process (prelaunch.py)."""
         assert self._nursery is not None
         pre = ex.prelaunch = Prelaunch()
-        pid_file, log_file = self._dir / f"{ex.id}.pid", self._dir / f"{ex.id}.log"
+        # Files of its own: a start that lets it go launches again at once, under
+        # ``{id}.pid``/``.log``, while this runtime may still be exiting.
+        pid_file, log_file = self._dir / f"{ex.id}.early.pid", self._dir / f"{ex.id}.early.log"
 
         async def launch(process: Path, pass_fds: tuple[int, ...]) -> tuple[int, PipeEnds]:
             async def run(stdin: int, stdout: int, stderr: int) -> int:

@@ -142,3 +142,21 @@ def test_execs_created_in_a_burst_keep_a_bounded_number_of_runtimes_waiting(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     daemon.client.call("DELETE", f"/containers/{cid}", params={"force": "1"})
+
+
+def test_a_start_that_changes_the_shape_launches_again(daemon: Daemon) -> None:
+    """Created attached, started detached: the early runtime is let go and the exec
+    launches at start (under files of its own: no race with the one exiting)."""
+    cid = daemon.client.run(["sleep", "300"])
+    for _ in range(5):
+        body = {"Cmd": ["sh", "-c", "exit 4"], "AttachStdout": True, "AttachStderr": True}
+        eid = daemon.client.call("POST", f"/containers/{cid}/exec", body)["Id"]
+        daemon.client.call("POST", f"/exec/{eid}/start", {"Detach": True})
+        deadline = time.monotonic() + 10
+        while (info := daemon.client.call("GET", f"/exec/{eid}/json"))["Running"] or info[
+            "ExitCode"
+        ] is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert info["ExitCode"] == 4
+    daemon.client.call("DELETE", f"/containers/{cid}", params={"force": "1"})
