@@ -48,6 +48,20 @@ if TYPE_CHECKING:
     from cli.argspec import Parsed
 
 
+def _ulimit(value: str) -> dict[str, object]:
+    """``--ulimit name=soft[:hard]`` (go-units ``ParseUlimit``)."""
+    name, sep, limits = value.partition("=")
+    soft, _, hard = limits.partition(":")
+    try:
+        if not sep or not name:
+            raise ValueError
+        numbers = int(soft), int(hard or soft)
+    except ValueError:
+        message = InvalidArgument(f"invalid ulimit argument: {value}")
+        raise _flag_error("--ulimit", value, message) from None
+    return {"Name": name, "Soft": numbers[0], "Hard": numbers[1]}
+
+
 def _flag_error(flag: str, value: str, exc: InvalidArgument) -> InvalidArgument:
     import json  # already loaded by the client; Go's %q for the value
 
@@ -101,6 +115,14 @@ def build_create_body(
         "Privileged": parsed.flag("privileged"),
         "CapAdd": parsed.texts("cap_add") or None,
         "CapDrop": parsed.texts("cap_drop") or None,
+        "SecurityOpt": parsed.texts("security_opt") or None,
+        "Ulimits": [_ulimit(u) for u in parsed.texts("ulimit")] or None,
+        "Sysctls": parse_kv(parsed.texts("sysctl")) or None,
+        "ShmSize": _sized(parsed, "shm_size", "--shm-size", parse_size),
+        "OomScoreAdj": parsed.number("oom_score_adj") or 0,
+        "PidMode": parsed.text("pid") or "",
+        "IpcMode": parsed.text("ipc") or "",
+        "UTSMode": parsed.text("uts") or "",
         "NetworkMode": "default",
         "LogConfig": {
             "Type": parsed.text("log_driver") or "json-file",

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from supervisor.containers import health
+from supervisor.containers import health, hostopts
 from supervisor.containers.restart import parse_policy, to_api
 from supervisor.errors import InvalidArgument
 from supervisor.network import etc, ports
@@ -206,6 +206,7 @@ def parse_host_config(raw: object) -> dict[str, Any]:
             normalize_capabilities(_str_list(hc, key, allow_string=True) or [])
         except CapabilityError as exc:
             raise InvalidArgument(f"invalid {key}: {exc}") from None
+    hostopts.parse(hc)
     hc.update(
         {
             "NetworkMode": mode,

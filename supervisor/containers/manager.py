@@ -38,7 +38,7 @@ import trio
 from store import containers as rows
 from store import networks as network_rows
 from store.db import Database
-from supervisor.containers import names, runio, wiring
+from supervisor.containers import hostopts, names, runio, wiring
 from supervisor.containers.config import parse_create, resources_of
 from supervisor.containers.handle import (
     DEFAULT_STOP_TIMEOUT,
@@ -485,8 +485,9 @@ class ContainerManager:
             passwd=passwd.decode(errors="replace") if passwd else None,
             group=group.decode(errors="replace") if group else None,
         )
+        opts = hostopts.parse(hc)
         hostname = str(cfg.get("Hostname") or c.id[:12])
-        if netns == "host":
+        if netns == "host" or opts.host_uts:
             hostname = socket.gethostname()
         env = list(cfg.get("Env") or [])
         if not any(e.startswith("HOSTNAME=") for e in env):
@@ -528,6 +529,14 @@ class ContainerManager:
                 ),
                 privileged=privileged,
                 devices=host_devices() if privileged else (),
+                no_new_privileges=opts.no_new_privileges,
+                rlimits=opts.rlimits,
+                sysctls=opts.sysctls,
+                shm_size=opts.shm_size,
+                oom_score_adj=opts.oom_score_adj,
+                host_pid=opts.host_pid,
+                host_ipc=opts.host_ipc,
+                host_uts=opts.host_uts,
             )
         )
 

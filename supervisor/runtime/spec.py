@@ -140,6 +140,15 @@ class SpecInput:
     # allowed and the host's device nodes (``devices``) made in the container's /dev.
     privileged: bool = False
     devices: tuple[Device, ...] = ()
+    # The HostConfig options of containers/hostopts.py.
+    no_new_privileges: bool = False
+    rlimits: tuple[tuple[str, int, int], ...] = ()  # (RLIMIT_*, soft, hard); NOFILE wins
+    sysctls: tuple[tuple[str, str], ...] = ()
+    shm_size: int = 64 * 1024 * 1024
+    oom_score_adj: int = 0
+    host_pid: bool = False
+    host_ipc: bool = False
+    host_uts: bool = False
 
 
 def resolve_command(
@@ -264,9 +273,16 @@ def _mounts(inp: SpecInput) -> list[dict[str, object]]:
         },
         {
             "destination": "/dev/shm",
+            "type": "bind",
+            "source": "/dev/shm",
+            "options": ["rbind", "rprivate", "rw"],
+        }
+        if inp.host_ipc  # Docker shares the host's /dev/shm with --ipc host
+        else {
+            "destination": "/dev/shm",
             "type": "tmpfs",
             "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={inp.shm_size}"],
         },
     ]
     if inp.init:
@@ -328,7 +344,10 @@ def build_spec(inp: SpecInput) -> dict[str, object]:
     """The OCI runtime spec (``config.json``) for ``inp``."""
     args = [INIT_PATH, "--", *inp.args] if inp.init else list(inp.args)
     caps = list(inp.capabilities)
-    namespaces: list[dict[str, str]] = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    shared = {"pid": inp.host_pid, "ipc": inp.host_ipc, "uts": inp.host_uts}
+    namespaces: list[dict[str, str]] = [
+        {"type": t} for t in ("pid", "ipc", "uts", "mount") if not shared.get(t)
+    ]
     if inp.network_mode == "none":
         namespaces.append({"type": "network"})
     elif inp.network_mode != "host":
@@ -344,10 +363,15 @@ def build_spec(inp: SpecInput) -> dict[str, object]:
     linux["resources"] = resources
     if inp.cgroups_path:
         linux["cgroupsPath"] = inp.cgroups_path
-    if inp.domainname:
+    sysctl = dict(inp.sysctls)
+    if inp.domainname and not inp.host_uts:
         # runc before 1.2 ignores the top-level "domainname"; the sysctl reaches the
         # container's UTS namespace with any runtime.
-        linux["sysctl"] = {"kernel.domainname": inp.domainname}
+        sysctl["kernel.domainname"] = inp.domainname
+    if sysctl:
+        linux["sysctl"] = sysctl
+    rlimits = {"RLIMIT_NOFILE": (inp.nofile[0], inp.nofile[1])}
+    rlimits.update({kind: (soft, hard) for kind, soft, hard in inp.rlimits})
     process: dict[str, object] = {
         "terminal": inp.tty,
         "user": {
@@ -359,16 +383,22 @@ def build_spec(inp: SpecInput) -> dict[str, object]:
         "env": list(inp.env),
         "cwd": inp.cwd or "/",
         "capabilities": dict.fromkeys(("bounding", "effective", "permitted"), caps),
-        "rlimits": [{"type": "RLIMIT_NOFILE", "soft": inp.nofile[0], "hard": inp.nofile[1]}],
-        "noNewPrivileges": False,
-        "oomScoreAdj": 0,
+        "rlimits": [
+            {"type": kind, "soft": soft, "hard": hard} for kind, (soft, hard) in rlimits.items()
+        ],
+        "noNewPrivileges": inp.no_new_privileges,
+        "oomScoreAdj": inp.oom_score_adj,
     }
+    uts: dict[str, object] = {}  # a hostname needs a UTS namespace of the container's own
+    if not inp.host_uts:
+        uts["hostname"] = inp.hostname
+        if inp.domainname:
+            uts["domainname"] = inp.domainname
     return {
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": inp.rootfs, "readonly": inp.readonly_rootfs},
-        "hostname": inp.hostname,
-        **({"domainname": inp.domainname} if inp.domainname else {}),
+        **uts,
         "mounts": _mounts(inp),
         "linux": linux,
     }

@@ -87,3 +87,45 @@ def test_privileged_mounts_and_sees_the_host_devices(daemon: Daemon, cli: list[s
     host_config = daemon.client.inspect(cid)["HostConfig"]
     assert host_config["Privileged"] is True and host_config["CapAdd"] == ["NET_ADMIN"]
     daemon.client.call("DELETE", f"/containers/{cid}")
+
+
+def test_security_opt_ulimits_sysctls_shm_oom_and_host_namespaces(
+    daemon: Daemon, cli: list[str]
+) -> None:
+    script = (
+        "grep NoNewPrivs /proc/self/status; ulimit -n; ulimit -s; cat /proc/self/oom_score_adj;"
+        " cat /proc/sys/net/ipv4/ip_forward; df -k /dev/shm | tail -1"
+    )
+    r = run(daemon, cli, "run", "--rm", "--network", "none",
+            "--security-opt", "no-new-privileges", "--ulimit", "nofile=512:1024",
+            "--ulimit", "stack=8388608:8388608", "--oom-score-adj", "500",
+            "--sysctl", "net.ipv4.ip_forward=1", "--shm-size", "16m",
+            "busybox", "sh", "-c", script)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:5] == ["NoNewPrivs:\t1", "512", "8192", "500", "1"]
+    assert lines[5].split()[1] == str(16 * 1024)
+    host_pid = run(daemon, cli, "run", "--rm", "--pid", "host", "busybox", "sh", "-c", "echo $$")
+    assert int(host_pid.stdout) > 1
+    own_pid = run(daemon, cli, "run", "--rm", "busybox", "sh", "-c", "echo $$")
+    assert own_pid.stdout.strip() == "1"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--security-opt", "foo=bar"), 'invalid --security-opt 2: "foo=bar"'),
+        (("--security-opt", "apparmor=strict"), "apparmor profiles are not supported by berth"),
+        (("--sysctl", "kernel.hostname=x"), "is not allowed"),  # the docker CLI's own check
+        (
+            ("--oom-score-adj", "1001"),
+            "Invalid value 1001, range for oom score adj is [-1000, 1000]",
+        ),
+        (("--ipc", "bogus"), "invalid IPC mode: bogus"),
+    ],
+)
+def test_options_berth_cannot_honour_are_refused(
+    daemon: Daemon, cli: list[str], flags: tuple[str, ...], message: str
+) -> None:
+    r = run(daemon, cli, "run", "--rm", *flags, "busybox", "true")
+    assert r.returncode == 125 and message in r.stderr, r.stderr

@@ -1,0 +1,219 @@
+"""HostConfig options that shape a container's process and namespaces. Pure.
+
+``SecurityOpt`` (``no-new-privileges``; ``seccomp``/``apparmor`` only as
+``unconfined``, which is what berth gives; ``label`` accepted and, as on any host
+without SELinux, without effect), ``Ulimits``, ``Sysctls``, ``ShmSize``,
+``OomScoreAdj``, and ``PidMode``/``IpcMode``/``UTSMode`` ``host``. :func:`parse`
+checks them at create with Docker's words where Docker has them, and gives the spec
+what it needs; anything berth cannot honour is refused rather than ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from supervisor.errors import InvalidArgument
+
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+
+# Every RLIMIT_* a container may set (go-units' ulimit names).
+ULIMITS = {
+    "core": "RLIMIT_CORE",
+    "cpu": "RLIMIT_CPU",
+    "data": "RLIMIT_DATA",
+    "fsize": "RLIMIT_FSIZE",
+    "locks": "RLIMIT_LOCKS",
+    "memlock": "RLIMIT_MEMLOCK",
+    "msgqueue": "RLIMIT_MSGQUEUE",
+    "nice": "RLIMIT_NICE",
+    "nofile": "RLIMIT_NOFILE",
+    "nproc": "RLIMIT_NPROC",
+    "rss": "RLIMIT_RSS",
+    "rtprio": "RLIMIT_RTPRIO",
+    "rttime": "RLIMIT_RTTIME",
+    "sigpending": "RLIMIT_SIGPENDING",
+    "stack": "RLIMIT_STACK",
+}
+
+# Namespaced sysctls (what the kernel scopes to a container's IPC or network namespace).
+_IPC_SYSCTLS = frozenset(
+    {
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    }
+)
+
+
+@attrs.frozen
+class HostOptions:
+    no_new_privileges: bool = False
+    rlimits: tuple[tuple[str, int, int], ...] = ()  # (RLIMIT_*, soft, hard)
+    sysctls: tuple[tuple[str, str], ...] = ()
+    shm_size: int = DEFAULT_SHM_SIZE
+    oom_score_adj: int = 0
+    host_pid: bool = False
+    host_ipc: bool = False
+    host_uts: bool = False
+
+
+def parse(hc: Mapping[str, Any]) -> HostOptions:
+    """The options of HostConfig ``hc``. Raises InvalidArgument (400)."""
+    host_ipc = _mode(hc, "IpcMode", ("", "private", "shareable", "none", "host"), "IPC")
+    host_network = str(hc.get("NetworkMode") or "") == "host"
+    return HostOptions(
+        no_new_privileges=_security_opts(hc.get("SecurityOpt")),
+        rlimits=_ulimits(hc.get("Ulimits")),
+        sysctls=_sysctls(hc.get("Sysctls"), host_ipc=host_ipc, host_network=host_network),
+        shm_size=_shm_size(hc.get("ShmSize")),
+        oom_score_adj=_oom_score_adj(hc.get("OomScoreAdj")),
+        host_pid=_mode(hc, "PidMode", ("", "host"), "PID"),
+        host_ipc=host_ipc,
+        host_uts=_mode(hc, "UTSMode", ("", "host"), "UTS"),
+    )
+
+
+def _mode(hc: Mapping[str, Any], key: str, allowed: tuple[str, ...], what: str) -> bool:
+    """Whether the mode is ``host``; ``container:<id>`` and the unknown are refused."""
+    value = hc.get(key) or ""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"json: cannot unmarshal into Go struct field {key} of type string")
+    if value.startswith("container:"):
+        raise InvalidArgument(
+            f"{key} {value}: joining another container's {what} namespace is not supported by berth"
+        )
+    if value not in allowed:
+        raise InvalidArgument(f"invalid {what} mode: {value}")
+    return value == "host"
+
+
+def _security_opts(raw: object) -> bool:
+    """moby's parseSecurityOpt; returns no-new-privileges."""
+    if raw is None:
+        return False
+    if not isinstance(raw, list) or not all(isinstance(o, str) for o in raw):
+        raise InvalidArgument(
+            "json: cannot unmarshal into Go struct field SecurityOpt of type []string"
+        )
+    no_new_privileges = False
+    for opt in raw:
+        if opt == "no-new-privileges":
+            no_new_privileges = True
+            continue
+        if opt == "disable":  # label=disable's legacy spelling
+            continue
+        sep = "=" if "=" in opt else ":" if ":" in opt else ""
+        if not sep:
+            raise InvalidArgument(f'invalid --security-opt 1: "{opt}"')
+        key, value = opt.split(sep, 1)
+        if key == "label":
+            continue  # SELinux labels: without SELinux on the host, Docker ignores them too
+        if key in ("seccomp", "apparmor"):
+            if value != "unconfined":
+                raise InvalidArgument(
+                    f"{key} profiles are not supported by berth: containers run without "
+                    f"one (only {key}=unconfined is accepted)"
+                )
+            continue
+        if key == "no-new-privileges":
+            parsed = _parse_bool(value)
+            if parsed is None:
+                raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
+            no_new_privileges = parsed
+            continue
+        raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
+    return no_new_privileges
+
+
+def _parse_bool(text: str) -> bool | None:
+    """Go's strconv.ParseBool."""
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    return None
+
+
+def _ulimits(raw: object) -> tuple[tuple[str, int, int], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InvalidArgument(
+            "json: cannot unmarshal into Go struct field Ulimits of type []*units.Ulimit"
+        )
+    out: dict[str, tuple[str, int, int]] = {}
+    for item in raw:
+        if not isinstance(item, dict):
+            raise InvalidArgument(
+                "json: cannot unmarshal into Go struct field Ulimits of type units.Ulimit"
+            )
+        name, soft, hard = item.get("Name"), _as_int(item.get("Soft")), _as_int(item.get("Hard"))
+        if not isinstance(name, str) or name not in ULIMITS:
+            raise InvalidArgument(f"invalid ulimit type: {name}")
+        if soft is None or hard is None:
+            raise InvalidArgument(f"invalid ulimit {name}: Soft and Hard must be integers")
+        if soft > hard:
+            raise InvalidArgument(
+                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )
+        out[name] = (ULIMITS[name], soft, hard)
+    return tuple(out.values())
+
+
+def _as_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _sysctls(raw: object, *, host_ipc: bool, host_network: bool) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        raise InvalidArgument(
+            "json: cannot unmarshal into Go struct field Sysctls of type map[string]string"
+        )
+    for key in raw:
+        ipc = key in _IPC_SYSCTLS or key.startswith("fs.mqueue.")
+        if not ipc and not key.startswith("net."):
+            raise InvalidArgument(
+                f"sysctl '{key}' is not allowed: only namespaced sysctls (kernel.msg*, "
+                "kernel.sem, kernel.shm*, fs.mqueue.*, net.*) can be set for a container"
+            )
+        if ipc and host_ipc:
+            raise InvalidArgument(f"sysctl '{key}' is not allowed with the host's IPC namespace")
+        if not ipc and host_network:
+            raise InvalidArgument(
+                f"sysctl '{key}' is not allowed with the host's network namespace"
+            )
+    return tuple(sorted(raw.items()))
+
+
+def _shm_size(raw: object) -> int:
+    if raw is None or raw == 0:
+        return DEFAULT_SHM_SIZE
+    size = _as_int(raw)
+    if size is None:
+        raise InvalidArgument("json: cannot unmarshal into Go struct field ShmSize of type int64")
+    if size < 0:
+        raise InvalidArgument("SHM size can not be less than 0")
+    return size
+
+
+def _oom_score_adj(raw: object) -> int:
+    if raw is None:
+        return 0
+    value = _as_int(raw)
+    if value is None:
+        raise InvalidArgument("json: cannot unmarshal into Go struct field OomScoreAdj of type int")
+    if not -1000 <= value <= 1000:
+        raise InvalidArgument(f"Invalid value {value}, range for oom score adj is [-1000, 1000]")
+    return value
