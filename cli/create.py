@@ -48,6 +48,24 @@ if TYPE_CHECKING:
     from cli.argspec import Parsed
 
 
+def _device(value: str) -> dict[str, str]:
+    """``--device host[:container][:permissions]`` (the docker CLI's ``parseDevice``)."""
+    parts = value.split(":")
+    host, inside, perms = parts[0], parts[0], "rwm"
+    if len(parts) == 2:
+        if parts[1] and not set(parts[1]) - set("rwm"):
+            perms = parts[1]
+        else:
+            inside = parts[1]
+    elif len(parts) == 3:
+        inside, perms = parts[1], parts[2]
+    if len(parts) > 3 or not host or not inside or not perms or set(perms) - set("rwm"):
+        raise _flag_error(
+            "--device", value, InvalidArgument(f"invalid device specification: {value}")
+        )
+    return {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": perms}
+
+
 def _ulimit(value: str) -> dict[str, object]:
     """``--ulimit name=soft[:hard]`` (go-units ``ParseUlimit``)."""
     name, sep, limits = value.partition("=")
@@ -123,6 +141,13 @@ def build_create_body(
         "PidMode": parsed.text("pid") or "",
         "IpcMode": parsed.text("ipc") or "",
         "UTSMode": parsed.text("uts") or "",
+        "GroupAdd": parsed.texts("group_add") or None,
+        "Devices": [_device(d) for d in parsed.texts("device")],
+        "CpusetCpus": parsed.text("cpuset_cpus") or "",
+        "CpusetMems": parsed.text("cpuset_mems") or "",
+        "MemoryReservation": _sized(
+            parsed, "memory_reservation", "--memory-reservation", parse_size
+        ),
         "NetworkMode": "default",
         "LogConfig": {
             "Type": parsed.text("log_driver") or "json-file",

@@ -9,6 +9,8 @@ resolved path and args. Limits are checked here with Docker's messages.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +31,18 @@ from supervisor.runtime.spec import (
 )
 
 MIN_MEMORY = 6 * 1024 * 1024
+_CPU_LIST = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
+
+
+def _cpu_list(text: str) -> set[int]:
+    """``0-2,4`` as numbers."""
+    out: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        out.update(range(int(low), int(high or low) + 1))
+    return out
+
+
 LOG_DRIVERS = ("json-file", "none")
 # moby jsonfilelog.ValidateLogOpt, plus the opts every driver takes (mode, max-buffer-size)
 JSON_FILE_OPTS = (
@@ -159,12 +173,29 @@ def parse_host_config(raw: object) -> dict[str, Any]:
         )
     if quota > 0 and quota < 1000:
         raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
-    import os
 
     if nano < 0 or nano > (os.cpu_count() or 1) * 1_000_000_000:
         raise InvalidArgument(
             f"Range of CPUs is from 0.01 to {os.cpu_count() or 1}.00, as there are only {os.cpu_count() or 1} CPUs available"
         )
+    reservation = _int(hc, "MemoryReservation")
+    if reservation != 0 and reservation < MIN_MEMORY:
+        raise InvalidArgument("Minimum memory reservation allowed is 6MB")
+    if memory and reservation > memory:
+        raise InvalidArgument(
+            "Minimum memory limit can not be less than memory reservation limit, see usage"
+        )
+    for key, what in (("CpusetCpus", "CPUs"), ("CpusetMems", "MEMs")):
+        value = hc.get(key) or ""
+        if not isinstance(value, str) or (value and not _CPU_LIST.fullmatch(value)):
+            raise InvalidArgument(f"Invalid value {value} for cpuset {what.lower()}")
+        if key == "CpusetCpus" and value:
+            wanted = _cpu_list(value)
+            count = os.cpu_count() or 1
+            if max(wanted) >= count:
+                raise InvalidArgument(
+                    f"Requested CPUs are not available - requested {value}, available: 0-{count - 1}"
+                )
     shares = _int(hc, "CpuShares")
     if shares < 0:
         raise InvalidArgument("invalid CpuShares: must be non-negative")
@@ -262,6 +293,9 @@ def resources_of(hc: Mapping[str, Any]) -> Resources:
         cpu_quota=int(hc.get("CpuQuota") or 0),
         cpu_period=int(hc.get("CpuPeriod") or 0),
         pids_limit=int(hc.get("PidsLimit") or 0),
+        memory_reservation=int(hc.get("MemoryReservation") or 0),
+        cpuset_cpus=str(hc.get("CpusetCpus") or ""),
+        cpuset_mems=str(hc.get("CpusetMems") or ""),
     )
 
 

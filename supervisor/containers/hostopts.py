@@ -54,6 +54,15 @@ _IPC_SYSCTLS = frozenset(
 
 
 @attrs.frozen
+class DeviceRequest:
+    """``--device host[:container[:permissions]]``."""
+
+    path_on_host: str
+    path_in_container: str
+    permissions: str = "rwm"
+
+
+@attrs.frozen
 class HostOptions:
     no_new_privileges: bool = False
     rlimits: tuple[tuple[str, int, int], ...] = ()  # (RLIMIT_*, soft, hard)
@@ -63,10 +72,51 @@ class HostOptions:
     host_pid: bool = False
     host_ipc: bool = False
     host_uts: bool = False
+    group_add: tuple[str, ...] = ()  # gids or group names of the container's /etc/group
+    devices: tuple[DeviceRequest, ...] = ()
+
+
+# HostConfig fields berth does not implement: a value other than the field's default is
+# refused, never dropped (a client asking for a limit must not get a container without).
+_UNSUPPORTED: dict[str, tuple[object, ...]] = {
+    "BlkioWeight": (0,),
+    "BlkioWeightDevice": (),
+    "BlkioDeviceReadBps": (),
+    "BlkioDeviceWriteBps": (),
+    "BlkioDeviceReadIOps": (),
+    "BlkioDeviceWriteIOps": (),
+    "CgroupParent": (),
+    "CpuCount": (0,),
+    "CpuPercent": (0,),
+    "CpuRealtimePeriod": (0,),
+    "CpuRealtimeRuntime": (0,),
+    "DeviceCgroupRules": (),
+    "DeviceRequests": (),
+    "IOMaximumBandwidth": (0,),
+    "IOMaximumIOps": (0,),
+    "KernelMemory": (0,),
+    "KernelMemoryTCP": (0,),
+    "Links": (),
+    "MemorySwappiness": (-1,),
+    "OomKillDisable": (False,),
+    "StorageOpt": (),
+    "UsernsMode": ("host",),
+    "VolumeDriver": ("local",),
+}
+
+
+def refuse_unsupported(hc: Mapping[str, Any]) -> None:
+    """Raises InvalidArgument (400) for a field of :data:`_UNSUPPORTED` that is set."""
+    for key, defaults in _UNSUPPORTED.items():
+        value = hc.get(key)
+        if value in (None, "", [], {}) or value in defaults:
+            continue
+        raise InvalidArgument(f"HostConfig.{key} is not supported by berth (got {value!r})")
 
 
 def parse(hc: Mapping[str, Any]) -> HostOptions:
     """The options of HostConfig ``hc``. Raises InvalidArgument (400)."""
+    refuse_unsupported(hc)
     host_ipc = _mode(hc, "IpcMode", ("", "private", "shareable", "none", "host"), "IPC")
     host_network = str(hc.get("NetworkMode") or "") == "host"
     return HostOptions(
@@ -78,7 +128,43 @@ def parse(hc: Mapping[str, Any]) -> HostOptions:
         host_pid=_mode(hc, "PidMode", ("", "host"), "PID"),
         host_ipc=host_ipc,
         host_uts=_mode(hc, "UTSMode", ("", "host"), "UTS"),
+        group_add=_strings(hc.get("GroupAdd"), "GroupAdd"),
+        devices=_devices(hc.get("Devices")),
     )
+
+
+def _strings(raw: object, key: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(v, str) and v for v in raw):
+        raise InvalidArgument(f"json: cannot unmarshal into Go struct field {key} of type []string")
+    return tuple(raw)
+
+
+def _devices(raw: object) -> tuple[DeviceRequest, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InvalidArgument(
+            "json: cannot unmarshal into Go struct field Devices of type []container.DeviceMapping"
+        )
+    out = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise InvalidArgument(
+                "json: cannot unmarshal into Go struct field Devices of type container.DeviceMapping"
+            )
+        host = item.get("PathOnHost")
+        inside = item.get("PathInContainer") or host
+        perms = item.get("CgroupPermissions") or "rwm"
+        if not isinstance(host, str) or not host.startswith("/") or not isinstance(inside, str):
+            raise InvalidArgument(f"invalid device mapping: {item!r}")
+        if not inside.startswith("/"):
+            raise InvalidArgument(f"{inside} is not an absolute path")
+        if not isinstance(perms, str) or not perms or set(perms) - set("rwm"):
+            raise InvalidArgument(f"invalid device cgroup permissions: {perms!r}")
+        out.append(DeviceRequest(host, inside, perms))
+    return tuple(out)
 
 
 def _mode(hc: Mapping[str, Any], key: str, allowed: tuple[str, ...], what: str) -> bool:

@@ -74,7 +74,7 @@ from supervisor.network.manager import NetworkManager, Sandbox
 from supervisor.runtime import rootfs as rootfs_mod
 from supervisor.runtime.cgroups import CgroupLayout
 from supervisor.runtime.console import set_window_size
-from supervisor.runtime.devices import host_devices
+from supervisor.runtime.devices import Rule, host_devices, requested_devices
 from supervisor.runtime.oci import (
     ExecNotFound,
     ExecNotPermitted,
@@ -84,7 +84,7 @@ from supervisor.runtime.oci import (
     signal_number,
 )
 from supervisor.runtime.spec import SpecInput, UserMount, build_spec, container_capabilities
-from supervisor.runtime.users import UnknownUser, resolve_user
+from supervisor.runtime.users import UnknownUser, resolve_groups, resolve_user
 from supervisor.volumes.manager import VolumeManager
 
 if TYPE_CHECKING:
@@ -498,6 +498,19 @@ class ContainerManager:
             env.append("TERM=xterm")
         binds = self._wiring.etc_files(c, paths, hostname, netns, sandbox)
         privileged = bool(hc.get("Privileged"))
+        gids = user.additional_gids
+        if opts.group_add:
+            extra = resolve_groups(
+                opts.group_add, group=group.decode(errors="replace") if group else None
+            )
+            gids = tuple(dict.fromkeys((*gids, *extra)))
+        rules: tuple[Rule, ...] = ()
+        if privileged:
+            devices = host_devices()
+        else:
+            devices, rules = requested_devices(
+                [(d.path_on_host, d.path_in_container, d.permissions) for d in opts.devices]
+            )
         return build_spec(
             SpecInput(
                 container_id=c.id,
@@ -506,7 +519,7 @@ class ContainerManager:
                 cwd=str(cfg.get("WorkingDir") or "/"),
                 uid=user.uid,
                 gid=user.gid,
-                additional_gids=user.additional_gids,
+                additional_gids=gids,
                 hostname=hostname,
                 domainname=str(cfg.get("Domainname") or "") if netns != "host" else "",
                 readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
@@ -528,7 +541,8 @@ class ContainerManager:
                     available=self._grantable,
                 ),
                 privileged=privileged,
-                devices=host_devices() if privileged else (),
+                devices=devices,
+                device_rules=rules,
                 no_new_privileges=opts.no_new_privileges,
                 rlimits=opts.rlimits,
                 sysctls=opts.sysctls,

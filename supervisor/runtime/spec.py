@@ -73,6 +73,9 @@ class Resources:
     cpu_quota: int = 0  # µs per period (--cpu-quota); 0 = none; NanoCpus wins when both
     cpu_period: int = 0  # µs (--cpu-period); 0 = the kernel's default (100 ms)
     pids_limit: int = 0  # 0 or negative = unlimited
+    memory_reservation: int = 0  # bytes (soft limit), 0 = none
+    cpuset_cpus: str = ""  # "0-1,3"
+    cpuset_mems: str = ""
 
 
 @attrs.frozen
@@ -139,7 +142,8 @@ class SpecInput:
     # --privileged: no masked or read-only paths, /sys and cgroups writable, every device
     # allowed and the host's device nodes (``devices``) made in the container's /dev.
     privileged: bool = False
-    devices: tuple[Device, ...] = ()
+    devices: tuple[Device, ...] = ()  # made in /dev: the host's (privileged) or --device's
+    device_rules: tuple[tuple[str, int, int, str], ...] = ()  # (type, major, minor, access)
     # The HostConfig options of containers/hostopts.py.
     no_new_privileges: bool = False
     rlimits: tuple[tuple[str, int, int], ...] = ()  # (RLIMIT_*, soft, hard); NOFILE wins
@@ -213,6 +217,8 @@ def _resources(r: Resources, *, swap_accounting: bool) -> dict[str, object]:
                 memory["swap"] = r.memory_swap
             else:
                 memory["swap"] = -1
+    if r.memory_reservation > 0:
+        memory["reservation"] = r.memory_reservation
     if memory:
         out["memory"] = memory
     cpu: dict[str, object] = {}
@@ -226,6 +232,10 @@ def _resources(r: Resources, *, swap_accounting: bool) -> dict[str, object]:
             cpu["period"] = r.cpu_period
     if r.cpu_shares > 0:
         cpu["shares"] = r.cpu_shares
+    if r.cpuset_cpus:
+        cpu["cpus"] = r.cpuset_cpus
+    if r.cpuset_mems:
+        cpu["mems"] = r.cpuset_mems
     if cpu:
         out["cpu"] = cpu
     if r.pids_limit > 0:
@@ -354,10 +364,18 @@ def build_spec(inp: SpecInput) -> dict[str, object]:
         namespaces.append({"type": "network", "path": inp.network_mode})
     resources = _resources(inp.resources, swap_accounting=inp.swap_accounting)
     linux: dict[str, object] = {"namespaces": namespaces}
+    if inp.devices:
+        linux["devices"] = [_device_entry(d) for d in inp.devices]
     if inp.privileged:
         resources["devices"] = [{"allow": True, "access": "rwm"}]
-        linux["devices"] = [_device_entry(d) for d in inp.devices]
     else:
+        resources["devices"] = [
+            {"allow": False, "access": "rwm"},
+            *(
+                {"allow": True, "type": kind, "major": major, "minor": minor, "access": access}
+                for kind, major, minor, access in inp.device_rules
+            ),
+        ]
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
     linux["resources"] = resources

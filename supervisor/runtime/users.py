@@ -9,6 +9,8 @@ groups that list the user by name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
 
@@ -100,3 +102,19 @@ def resolve_user(spec: str, *, passwd: str | None, group: str | None) -> ExecUse
             )
         )
     return ExecUser(uid=uid, gid=gid, additional_gids=extra, home=home)
+
+
+def resolve_groups(names: Sequence[str], *, group: str | None) -> tuple[int, ...]:
+    """``--group-add``: each a gid or a group of the container's ``/etc/group``.
+    Raises UnknownUser with Docker's wording."""
+    groups = _entries(group, 4)
+    out = []
+    for name in names:
+        gid = _int(name)
+        if gid is None:
+            match = next((g for g in groups if g[0] == name), None)
+            if match is None:
+                raise UnknownUser(f"unable to find group {name}: no matching entries in group file")
+            gid = _int(match[2]) or 0
+        out.append(gid)
+    return tuple(dict.fromkeys(out))

@@ -129,3 +129,31 @@ def test_options_berth_cannot_honour_are_refused(
 ) -> None:
     r = run(daemon, cli, "run", "--rm", *flags, "busybox", "true")
     assert r.returncode == 125 and message in r.stderr, r.stderr
+
+
+def test_group_add_device_cpuset_and_memory_reservation(daemon: Daemon, cli: list[str]) -> None:
+    script = "id -G; ls -l /dev/fuse /dev/net-null | cut -c1; cat /proc/self/status | grep Cpus_allowed_list; echo x > /dev/net-null && echo wrote"
+    r = run(daemon, cli, "run", "--rm", "--network", "none", "--group-add", "www-data",
+            "--group-add", "4242", "--device", "/dev/fuse", "--device", "/dev/null:/dev/net-null:rw",
+            "--cpuset-cpus", "0", "--memory-reservation", "32m",
+            "busybox", "sh", "-c", script)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    assert set(lines[0].split()) >= {"0", "33", "4242"}  # www-data is 33 in the test image
+    assert lines[1:3] == ["c", "c"] and lines[3].split() == ["Cpus_allowed_list:", "0"]
+    assert lines[4] == "wrote"
+    r = run(daemon, cli, "run", "--rm", "--device", "/dev/nope", "busybox", "true")
+    assert r.returncode != 0 and "error gathering device information" in r.stderr
+    r = run(daemon, cli, "run", "--rm", "--group-add", "nogroup-here", "busybox", "true")
+    assert r.returncode != 0 and "unable to find group nogroup-here" in r.stderr
+
+
+def test_a_host_config_berth_cannot_apply_is_refused_not_dropped(daemon: Daemon) -> None:
+    with pytest.raises(ApiError) as refused:
+        daemon.client.create("busybox", ["true"], HostConfig={"MemorySwappiness": 10})
+    assert refused.value.status == 400
+    assert "HostConfig.MemorySwappiness is not supported by berth" in refused.value.message
+    cid = daemon.client.create(  # the docker CLI's defaults for those fields are fine
+        "busybox", ["true"], HostConfig={"MemorySwappiness": -1, "OomKillDisable": False}
+    )
+    daemon.client.call("DELETE", f"/containers/{cid}")

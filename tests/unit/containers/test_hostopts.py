@@ -78,3 +78,41 @@ def test_refusals(hc: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidArgument) as refused:
         parse(hc)
     assert message in str(refused.value)
+
+
+def test_group_add_and_devices() -> None:
+    got = parse(
+        {
+            "GroupAdd": ["audio", "42"],
+            "Devices": [
+                {"PathOnHost": "/dev/fuse", "PathInContainer": "", "CgroupPermissions": ""},
+                {"PathOnHost": "/dev/null", "PathInContainer": "/dev/x", "CgroupPermissions": "rw"},
+            ],
+        }
+    )
+    assert got.group_add == ("audio", "42")
+    assert [(d.path_on_host, d.path_in_container, d.permissions) for d in got.devices] == [
+        ("/dev/fuse", "/dev/fuse", "rwm"),
+        ("/dev/null", "/dev/x", "rw"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("hc", "message"),
+    [
+        ({"Devices": [{"PathOnHost": "dev/x"}]}, "invalid device mapping"),
+        ({"Devices": [{"PathOnHost": "/dev/x", "CgroupPermissions": "rwx"}]}, "permissions"),
+        ({"MemorySwappiness": 0}, "HostConfig.MemorySwappiness is not supported by berth"),
+        ({"CgroupParent": "/mine"}, "HostConfig.CgroupParent is not supported by berth"),
+        ({"DeviceRequests": [{"Driver": "nvidia"}]}, "HostConfig.DeviceRequests"),
+    ],
+)
+def test_more_refusals(hc: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        parse(hc)
+    assert message in str(refused.value)
+
+
+def test_the_docker_clis_defaults_are_not_refused() -> None:
+    parse({"MemorySwappiness": -1, "OomKillDisable": False, "BlkioWeight": 0, "Links": None,
+           "UsernsMode": "", "VolumeDriver": "", "CpuCount": 0})  # fmt: skip
