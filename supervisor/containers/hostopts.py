@@ -10,12 +10,14 @@ what it needs; anything berth cannot honour is refused rather than ignored.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
 
 import attrs
 
 from supervisor.errors import InvalidArgument
+
+T = TypeVar("T")
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 
@@ -114,22 +116,44 @@ def refuse_unsupported(hc: Mapping[str, Any]) -> None:
         raise InvalidArgument(f"HostConfig.{key} is not supported by berth (got {value!r})")
 
 
-def parse(hc: Mapping[str, Any]) -> HostOptions:
-    """The options of HostConfig ``hc``. Raises InvalidArgument (400)."""
-    refuse_unsupported(hc)
-    host_ipc = _mode(hc, "IpcMode", ("", "private", "shareable", "none", "host"), "IPC")
+def parse(hc: Mapping[str, Any], *, stored: bool = False) -> HostOptions:
+    """The options of HostConfig ``hc``. Raises InvalidArgument (400).
+
+    ``stored``: ``hc`` is a container's, accepted at create by an older berth that did
+    not read every field; a field it would now refuse keeps its default (what that
+    container always ran with) instead of keeping the container from starting.
+    """
+    if not stored:
+        refuse_unsupported(hc)
+    defaults = HostOptions()
+
+    def read(field: str, reader: Callable[[], T]) -> T:
+        try:
+            return reader()
+        except InvalidArgument:
+            if not stored:
+                raise
+            return cast("T", getattr(defaults, field))
+
+    host_ipc = read(
+        "host_ipc",
+        lambda: _mode(hc, "IpcMode", ("", "private", "shareable", "none", "host"), "IPC"),
+    )
     host_network = str(hc.get("NetworkMode") or "") == "host"
     return HostOptions(
-        no_new_privileges=_security_opts(hc.get("SecurityOpt")),
-        rlimits=_ulimits(hc.get("Ulimits")),
-        sysctls=_sysctls(hc.get("Sysctls"), host_ipc=host_ipc, host_network=host_network),
-        shm_size=_shm_size(hc.get("ShmSize")),
-        oom_score_adj=_oom_score_adj(hc.get("OomScoreAdj")),
-        host_pid=_mode(hc, "PidMode", ("", "host"), "PID"),
+        no_new_privileges=read("no_new_privileges", lambda: _security_opts(hc.get("SecurityOpt"))),
+        rlimits=read("rlimits", lambda: _ulimits(hc.get("Ulimits"))),
+        sysctls=read(
+            "sysctls",
+            lambda: _sysctls(hc.get("Sysctls"), host_ipc=host_ipc, host_network=host_network),
+        ),
+        shm_size=read("shm_size", lambda: _shm_size(hc.get("ShmSize"))),
+        oom_score_adj=read("oom_score_adj", lambda: _oom_score_adj(hc.get("OomScoreAdj"))),
+        host_pid=read("host_pid", lambda: _mode(hc, "PidMode", ("", "host"), "PID")),
         host_ipc=host_ipc,
-        host_uts=_mode(hc, "UTSMode", ("", "host"), "UTS"),
-        group_add=_strings(hc.get("GroupAdd"), "GroupAdd"),
-        devices=_devices(hc.get("Devices")),
+        host_uts=read("host_uts", lambda: _mode(hc, "UTSMode", ("", "host"), "UTS")),
+        group_add=read("group_add", lambda: _strings(hc.get("GroupAdd"), "GroupAdd")),
+        devices=read("devices", lambda: _devices(hc.get("Devices"))),
     )
 
 

@@ -83,7 +83,14 @@ from supervisor.runtime.oci import (
     nofile_cap,
     signal_number,
 )
-from supervisor.runtime.spec import SpecInput, UserMount, build_spec, container_capabilities
+from supervisor.runtime.spec import (
+    CapabilityError,
+    SpecInput,
+    UserMount,
+    build_spec,
+    container_capabilities,
+    normalize_capabilities,
+)
 from supervisor.runtime.users import UnknownUser, resolve_groups, resolve_user
 from supervisor.volumes.manager import VolumeManager
 
@@ -485,7 +492,7 @@ class ContainerManager:
             passwd=passwd.decode(errors="replace") if passwd else None,
             group=group.decode(errors="replace") if group else None,
         )
-        opts = hostopts.parse(hc)
+        opts = hostopts.parse(hc, stored=True)
         hostname = str(cfg.get("Hostname") or c.id[:12])
         if netns == "host" or opts.host_uts:
             hostname = socket.gethostname()
@@ -1066,7 +1073,14 @@ def _remove_dirs(paths: Paths) -> None:
 
 
 def _names(value: object) -> list[str]:
-    """``CapAdd``/``CapDrop`` as stored: a list of names, or one name (checked at create)."""
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value] if isinstance(value, list) else []
+    """``CapAdd``/``CapDrop`` as stored: a list of names, or one name. Names are checked
+    at create; one an older berth stored unchecked is left out, as it was then."""
+    names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    known = []
+    for name in map(str, names):
+        try:
+            normalize_capabilities([name])
+        except CapabilityError:
+            continue
+        known.append(name)
+    return known

@@ -116,3 +116,11 @@ def test_more_refusals(hc: dict[str, Any], message: str) -> None:
 def test_the_docker_clis_defaults_are_not_refused() -> None:
     parse({"MemorySwappiness": -1, "OomKillDisable": False, "BlkioWeight": 0, "Links": None,
            "UsernsMode": "", "VolumeDriver": "", "CpuCount": 0})  # fmt: skip
+
+
+def test_a_stored_host_config_starts_with_the_defaults_of_what_is_now_refused() -> None:
+    """A container an older berth accepted (it ignored these fields) still starts."""
+    hc = {"Sysctls": {"vm.swappiness": "1"}, "MemorySwappiness": 10, "OomScoreAdj": 5}
+    with pytest.raises(InvalidArgument):
+        parse(hc)
+    assert parse(hc, stored=True) == HostOptions(oom_score_adj=5)
