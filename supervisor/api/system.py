@@ -148,7 +148,7 @@ def register(router: Router, b: Backend) -> None:
                 "ContainerdCommit": {"ID": ""},
                 "RuncCommit": {"ID": ""},
                 "InitCommit": {"ID": ""},
-                "SecurityOptions": ["name=cgroupns"],
+                "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
                 "Warnings": None,
             }
         )

@@ -1,8 +1,8 @@
 """HostConfig options that shape a container's process and namespaces. Pure.
 
-``SecurityOpt`` (``no-new-privileges``; ``seccomp``/``apparmor`` only as
-``unconfined``, which is what berth gives; ``label`` accepted and, as on any host
-without SELinux, without effect), ``Ulimits``, ``Sysctls``, ``ShmSize``,
+``SecurityOpt`` (``no-new-privileges``; ``seccomp=unconfined`` to run without berth's
+default filter, ``apparmor`` only as ``unconfined``, which is what berth gives;
+``label`` accepted and, as on any host without SELinux, without effect), ``Ulimits``, ``Sysctls``, ``ShmSize``,
 ``OomScoreAdj``, and ``PidMode``/``IpcMode``/``UTSMode`` ``host``. :func:`parse`
 checks them at create with Docker's words where Docker has them, and gives the spec
 what it needs; anything berth cannot honour is refused rather than ignored.
@@ -67,6 +67,7 @@ class DeviceRequest:
 @attrs.frozen
 class HostOptions:
     no_new_privileges: bool = False
+    seccomp: bool = True  # False with seccomp=unconfined
     rlimits: tuple[tuple[str, int, int], ...] = ()  # (RLIMIT_*, soft, hard)
     sysctls: tuple[tuple[str, str], ...] = ()
     shm_size: int = DEFAULT_SHM_SIZE
@@ -133,6 +134,8 @@ def parse(hc: Mapping[str, Any], *, stored: bool = False) -> HostOptions:
         except InvalidArgument:
             if not stored:
                 raise
+            if field == "security":
+                return cast("T", (defaults.no_new_privileges, defaults.seccomp))
             return cast("T", getattr(defaults, field))
 
     host_ipc = read(
@@ -140,8 +143,10 @@ def parse(hc: Mapping[str, Any], *, stored: bool = False) -> HostOptions:
         lambda: _mode(hc, "IpcMode", ("", "private", "shareable", "none", "host"), "IPC"),
     )
     host_network = str(hc.get("NetworkMode") or "") == "host"
+    no_new_privileges, seccomp = read("security", lambda: _security_opts(hc.get("SecurityOpt")))
     return HostOptions(
-        no_new_privileges=read("no_new_privileges", lambda: _security_opts(hc.get("SecurityOpt"))),
+        no_new_privileges=no_new_privileges,
+        seccomp=seccomp,
         rlimits=read("rlimits", lambda: _ulimits(hc.get("Ulimits"))),
         sysctls=read(
             "sysctls",
@@ -205,15 +210,15 @@ def _mode(hc: Mapping[str, Any], key: str, allowed: tuple[str, ...], what: str) 
     return value == "host"
 
 
-def _security_opts(raw: object) -> bool:
-    """moby's parseSecurityOpt; returns no-new-privileges."""
+def _security_opts(raw: object) -> tuple[bool, bool]:
+    """moby's parseSecurityOpt; returns (no-new-privileges, seccomp)."""
     if raw is None:
-        return False
+        return False, True
     if not isinstance(raw, list) or not all(isinstance(o, str) for o in raw):
         raise InvalidArgument(
             "json: cannot unmarshal into Go struct field SecurityOpt of type []string"
         )
-    no_new_privileges = False
+    no_new_privileges, seccomp = False, True
     for opt in raw:
         if opt == "no-new-privileges":
             no_new_privileges = True
@@ -226,11 +231,19 @@ def _security_opts(raw: object) -> bool:
         key, value = opt.split(sep, 1)
         if key == "label":
             continue  # SELinux labels: without SELinux on the host, Docker ignores them too
-        if key in ("seccomp", "apparmor"):
+        if key == "seccomp":
             if value != "unconfined":
                 raise InvalidArgument(
-                    f"{key} profiles are not supported by berth: containers run without "
-                    f"one (only {key}=unconfined is accepted)"
+                    "seccomp profiles are not supported by berth: containers run with its "
+                    "default filter, or none with seccomp=unconfined"
+                )
+            seccomp = False
+            continue
+        if key == "apparmor":
+            if value != "unconfined":
+                raise InvalidArgument(
+                    "apparmor profiles are not supported by berth: containers run without "
+                    "one (only apparmor=unconfined is accepted)"
                 )
             continue
         if key == "no-new-privileges":
@@ -240,7 +253,7 @@ def _security_opts(raw: object) -> bool:
             no_new_privileges = parsed
             continue
         raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
-    return no_new_privileges
+    return no_new_privileges, seccomp
 
 
 def _parse_bool(text: str) -> bool | None:

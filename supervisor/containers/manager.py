@@ -22,6 +22,7 @@ import contextlib
 import functools
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -551,6 +552,8 @@ class ContainerManager:
                 devices=devices,
                 device_rules=rules,
                 no_new_privileges=opts.no_new_privileges,
+                seccomp=opts.seccomp,
+                machine=platform.machine(),
                 rlimits=opts.rlimits,
                 sysctls=opts.sysctls,
                 shm_size=opts.shm_size,

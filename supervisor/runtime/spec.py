@@ -17,6 +17,8 @@ from typing import Any
 
 import attrs
 
+from supervisor.runtime.seccomp import default_profile
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 INIT_PATH = "/sbin/docker-init"  # where Docker binds its init (tini) too
 
@@ -153,6 +155,8 @@ class SpecInput:
     host_pid: bool = False
     host_ipc: bool = False
     host_uts: bool = False
+    seccomp: bool = True  # berth's default filter (runtime/seccomp.py) unless privileged
+    machine: str = "x86_64"  # the host's architecture, for the filter
 
 
 def resolve_command(
@@ -379,6 +383,8 @@ def build_spec(inp: SpecInput) -> dict[str, object]:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
     linux["resources"] = resources
+    if inp.seccomp and not inp.privileged:
+        linux["seccomp"] = default_profile(caps, inp.machine)
     if inp.cgroups_path:
         linux["cgroupsPath"] = inp.cgroups_path
     sysctl = dict(inp.sysctls)

@@ -157,3 +157,24 @@ def test_a_host_config_berth_cannot_apply_is_refused_not_dropped(daemon: Daemon)
         "busybox", ["true"], HostConfig={"MemorySwappiness": -1, "OomKillDisable": False}
     )
     daemon.client.call("DELETE", f"/containers/{cid}")
+
+
+def test_the_default_seccomp_filter(daemon: Daemon, cli: list[str]) -> None:
+    """No user namespace (the way to every other capability), no mount without
+    CAP_SYS_ADMIN; unconfined and privileged containers are not filtered."""
+    status = "grep Seccomp: /proc/self/status"
+    r = run(daemon, cli, "run", "--rm", "--network", "none", "busybox", "sh", "-c",
+            f"{status}; unshare -U true && echo userns")  # fmt: skip
+    assert r.stdout.split()[:2] == ["Seccomp:", "2"] and "userns" not in r.stdout
+    assert "not permitted" in r.stderr.lower()
+    for flags in (("--security-opt", "seccomp=unconfined"), ("--privileged",)):
+        r = run(daemon, cli, "run", "--rm", "--network", "none", *flags, "busybox", "sh", "-c",
+                f"{status}; unshare -U true && echo userns")  # fmt: skip
+        assert r.stdout.split() == ["Seccomp:", "0", "userns"], (flags, r.stderr)
+    r = run(daemon, cli, "run", "--rm", "--network", "none", "--cap-add", "SYS_ADMIN",
+            "busybox", "sh", "-c", "mkdir /tmp/m && mount -t tmpfs none /tmp/m && echo mounted")  # fmt: skip
+    assert r.stdout.strip() == "mounted", r.stderr
+    cid = daemon.client.run(["sleep", "60"])
+    r = run(daemon, cli, "exec", cid, "sh", "-c", f"{status}; unshare -U true && echo userns")
+    assert r.stdout.split()[:2] == ["Seccomp:", "2"] and "userns" not in r.stdout
+    daemon.client.call("DELETE", f"/containers/{cid}", params={"force": "1"})

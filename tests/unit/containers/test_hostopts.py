@@ -32,6 +32,7 @@ def test_options_as_the_spec_wants_them() -> None:
     )
     assert got == HostOptions(
         no_new_privileges=True,
+        seccomp=False,
         rlimits=(("RLIMIT_NOFILE", 10, 20), ("RLIMIT_CORE", 0, 0)),
         sysctls=(("kernel.shmmax", "1024"), ("net.ipv4.ip_forward", "1")),
         shm_size=1 << 20,
@@ -57,6 +58,7 @@ def test_a_later_no_new_privileges_false_wins() -> None:
             'invalid --security-opt 2: "no-new-privileges=maybe"',
         ),
         ({"SecurityOpt": ["seccomp={}"]}, "seccomp profiles are not supported by berth"),
+        ({"SecurityOpt": ["apparmor=strict"]}, "apparmor profiles are not supported by berth"),
         ({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 1}]}, "invalid ulimit type: bogus"),
         (
             {"Ulimits": [{"Name": "nofile", "Soft": 9, "Hard": 1}]},

@@ -1,0 +1,55 @@
+"""runtime/seccomp.py: what the default filter denies, and what capabilities give back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from supervisor.runtime.seccomp import NAMESPACE_FLAGS, default_profile
+from supervisor.runtime.spec import ALL_CAPABILITIES, DEFAULT_CAPABILITIES, SpecInput, build_spec
+
+
+def denied(profile: dict[str, Any]) -> set[str]:
+    (rule,) = [r for r in profile["syscalls"] if r["errnoRet"] == 1 and "args" not in r]
+    return set(rule["names"])
+
+
+def test_default_denies_the_ways_out_and_allows_the_rest() -> None:
+    profile: Any = default_profile(DEFAULT_CAPABILITIES)
+    assert profile["defaultAction"] == "SCMP_ACT_ALLOW"
+    assert profile["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    names = denied(profile)
+    assert {"keyctl", "mount", "bpf", "init_module", "setns", "reboot", "userfaultfd"} <= names
+    assert not {"ptrace", "process_vm_readv", "read", "clone", "unshare"} & names
+    clone3 = [r for r in profile["syscalls"] if r["names"] == ["clone3"]]
+    assert clone3 == [{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+    clone_flags = [
+        r["args"][0]["value"]
+        for r in profile["syscalls"]
+        if r["names"] == ["clone"] and "args" in r
+    ]
+    assert clone_flags == list(NAMESPACE_FLAGS)
+
+
+def test_capabilities_give_their_calls_back() -> None:
+    names = denied(default_profile((*DEFAULT_CAPABILITIES, "CAP_SYS_ADMIN", "CAP_SYS_TIME")))
+    assert not {"mount", "setns", "bpf", "clock_settime"} & names
+    assert "init_module" in names and "keyctl" in names
+    rules: Any = default_profile(("CAP_SYS_ADMIN",))["syscalls"]
+    assert not [r for r in rules if r["names"] in (["clone"], ["unshare"])]
+
+
+def test_everything_held_still_denies_the_unguarded() -> None:
+    assert {"keyctl", "add_key", "kexec_load", "io_uring_setup"} <= denied(
+        default_profile(ALL_CAPABILITIES)
+    )
+
+
+def test_the_spec_carries_it_unless_privileged_or_unconfined() -> None:
+    base = SpecInput(container_id="c" * 64, args=("true",), env=())
+    linux: Any = build_spec(base)["linux"]
+    assert linux["seccomp"] == default_profile(DEFAULT_CAPABILITIES)
+    for changed in (attrs.evolve(base, privileged=True), attrs.evolve(base, seccomp=False)):
+        linux = build_spec(changed)["linux"]
+        assert "seccomp" not in linux
