@@ -48,6 +48,18 @@ if TYPE_CHECKING:
     from cli.argspec import Parsed
 
 
+def _security_opt(value: str) -> str:
+    """``seccomp=<file>`` is sent as the file's contents, as the docker CLI does."""
+    key, sep, path = value.partition("=")
+    if key != "seccomp" or not sep or path == "unconfined":
+        return value
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f"seccomp={f.read()}"
+    except OSError as exc:
+        raise InvalidArgument(f"opening seccomp profile ({path}) failed: {exc}") from None
+
+
 def _device(value: str) -> dict[str, str]:
     """``--device host[:container][:permissions]`` (the docker CLI's ``parseDevice``)."""
     parts = value.split(":")
@@ -133,7 +145,7 @@ def build_create_body(
         "Privileged": parsed.flag("privileged"),
         "CapAdd": parsed.texts("cap_add") or None,
         "CapDrop": parsed.texts("cap_drop") or None,
-        "SecurityOpt": parsed.texts("security_opt") or None,
+        "SecurityOpt": [_security_opt(o) for o in parsed.texts("security_opt")] or None,
         "Ulimits": [_ulimit(u) for u in parsed.texts("ulimit")] or None,
         "Sysctls": parse_kv(parsed.texts("sysctl")) or None,
         "ShmSize": _sized(parsed, "shm_size", "--shm-size", parse_size),

@@ -1,7 +1,7 @@
 """HostConfig options that shape a container's process and namespaces. Pure.
 
 ``SecurityOpt`` (``no-new-privileges``; ``seccomp=unconfined`` to run without berth's
-default filter, ``apparmor`` only as ``unconfined``, which is what berth gives;
+default filter, ``seccomp=<a Docker profile's JSON>`` for another, ``apparmor`` only as ``unconfined``, which is what berth gives;
 ``label`` accepted and, as on any host without SELinux, without effect), ``Ulimits``, ``Sysctls``, ``ShmSize``,
 ``OomScoreAdj``, and ``PidMode``/``IpcMode``/``UTSMode`` ``host``. :func:`parse`
 checks them at create with Docker's words where Docker has them, and gives the spec
@@ -10,12 +10,14 @@ what it needs; anything berth cannot honour is refused rather than ignored.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 import attrs
 
 from supervisor.errors import InvalidArgument
+from supervisor.runtime.seccomp import ProfileError, from_docker_profile
 
 T = TypeVar("T")
 
@@ -68,6 +70,7 @@ class DeviceRequest:
 class HostOptions:
     no_new_privileges: bool = False
     seccomp: bool = True  # False with seccomp=unconfined
+    seccomp_profile: dict[str, Any] | None = None  # a Docker profile: seccomp=<json>
     rlimits: tuple[tuple[str, int, int], ...] = ()  # (RLIMIT_*, soft, hard)
     sysctls: tuple[tuple[str, str], ...] = ()
     shm_size: int = DEFAULT_SHM_SIZE
@@ -135,7 +138,7 @@ def parse(hc: Mapping[str, Any], *, stored: bool = False) -> HostOptions:
             if not stored:
                 raise
             if field == "security":
-                return cast("T", (defaults.no_new_privileges, defaults.seccomp))
+                return cast("T", (defaults.no_new_privileges, defaults.seccomp, None))
             return cast("T", getattr(defaults, field))
 
     host_ipc = read(
@@ -143,10 +146,13 @@ def parse(hc: Mapping[str, Any], *, stored: bool = False) -> HostOptions:
         lambda: _mode(hc, "IpcMode", ("", "private", "shareable", "none", "host"), "IPC"),
     )
     host_network = str(hc.get("NetworkMode") or "") == "host"
-    no_new_privileges, seccomp = read("security", lambda: _security_opts(hc.get("SecurityOpt")))
+    no_new_privileges, seccomp, profile = read(
+        "security", lambda: _security_opts(hc.get("SecurityOpt"))
+    )
     return HostOptions(
         no_new_privileges=no_new_privileges,
         seccomp=seccomp,
+        seccomp_profile=profile,
         rlimits=read("rlimits", lambda: _ulimits(hc.get("Ulimits"))),
         sysctls=read(
             "sysctls",
@@ -210,15 +216,15 @@ def _mode(hc: Mapping[str, Any], key: str, allowed: tuple[str, ...], what: str) 
     return value == "host"
 
 
-def _security_opts(raw: object) -> tuple[bool, bool]:
-    """moby's parseSecurityOpt; returns (no-new-privileges, seccomp)."""
+def _security_opts(raw: object) -> tuple[bool, bool, dict[str, Any] | None]:
+    """moby's parseSecurityOpt; returns (no-new-privileges, seccomp, its profile)."""
     if raw is None:
-        return False, True
+        return False, True, None
     if not isinstance(raw, list) or not all(isinstance(o, str) for o in raw):
         raise InvalidArgument(
             "json: cannot unmarshal into Go struct field SecurityOpt of type []string"
         )
-    no_new_privileges, seccomp = False, True
+    no_new_privileges, seccomp, profile = False, True, None
     for opt in raw:
         if opt == "no-new-privileges":
             no_new_privileges = True
@@ -232,12 +238,10 @@ def _security_opts(raw: object) -> tuple[bool, bool]:
         if key == "label":
             continue  # SELinux labels: without SELinux on the host, Docker ignores them too
         if key == "seccomp":
-            if value != "unconfined":
-                raise InvalidArgument(
-                    "seccomp profiles are not supported by berth: containers run with its "
-                    "default filter, or none with seccomp=unconfined"
-                )
-            seccomp = False
+            if value == "unconfined":
+                seccomp = False
+            else:
+                profile = _seccomp_profile(value)
             continue
         if key == "apparmor":
             if value != "unconfined":
@@ -253,7 +257,21 @@ def _security_opts(raw: object) -> tuple[bool, bool]:
             no_new_privileges = parsed
             continue
         raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
-    return no_new_privileges, seccomp
+    return no_new_privileges, seccomp, profile
+
+
+def _seccomp_profile(text: str) -> dict[str, Any]:
+    """A Docker seccomp profile's JSON (the docker CLI sends the file's contents)."""
+    try:
+        profile = json.loads(text)
+        from_docker_profile(profile, ())  # its shape; which rules apply is chosen at start
+    except ProfileError as exc:
+        raise InvalidArgument(str(exc)) from None
+    except ValueError as exc:
+        raise InvalidArgument(f"decoding seccomp profile failed: {exc}") from None
+    if not isinstance(profile, dict):
+        raise InvalidArgument("decoding seccomp profile failed: not a JSON object")
+    return profile
 
 
 def _parse_bool(text: str) -> bool | None:

@@ -84,6 +84,7 @@ from supervisor.runtime.oci import (
     nofile_cap,
     signal_number,
 )
+from supervisor.runtime.seccomp import ProfileError
 from supervisor.runtime.spec import (
     CapabilityError,
     SpecInput,
@@ -433,7 +434,7 @@ class ContainerManager:
         mounts = await self.volumes.prepare(c.id, paths.rootfs)  # copy-up, bind sources
         try:
             spec = self._spec(c, paths, netns, sandbox, mounts)
-        except UnknownUser as exc:
+        except (UnknownUser, ProfileError) as exc:
             raise InvalidArgument(str(exc)) from None
         (paths.bundle / "config.json").write_text(json.dumps(spec))
         pidfd = -1
@@ -553,7 +554,9 @@ class ContainerManager:
                 device_rules=rules,
                 no_new_privileges=opts.no_new_privileges,
                 seccomp=opts.seccomp,
+                seccomp_profile=opts.seccomp_profile,
                 machine=platform.machine(),
+                kernel=_kernel_version(),
                 rlimits=opts.rlimits,
                 sysctls=opts.sysctls,
                 shm_size=opts.shm_size,
@@ -1087,3 +1090,12 @@ def _names(value: object) -> list[str]:
             continue
         known.append(name)
     return known
+
+
+def _kernel_version() -> tuple[int, int]:
+    """The running kernel's major.minor (a seccomp profile's ``minKernel``)."""
+    numbers = platform.release().split("-")[0].split(".")
+    try:
+        return int(numbers[0]), int(numbers[1]) if len(numbers) > 1 else 0
+    except ValueError:
+        return 0, 0

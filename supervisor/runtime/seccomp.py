@@ -127,3 +127,109 @@ def default_profile(capabilities: Collection[str], machine: str = "x86_64") -> d
         "architectures": list(ARCHITECTURES.get(machine, ())),
         "syscalls": syscalls,
     }
+
+
+class ProfileError(ValueError):
+    """A ``--security-opt seccomp=<profile>`` that is not a Docker seccomp profile."""
+
+
+# The seccomp names of the architectures berth runs on (moby's nativeToSeccomp).
+NATIVE = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
+
+
+def from_docker_profile(
+    profile: object,
+    capabilities: Collection[str],
+    *,
+    machine: str = "x86_64",
+    kernel: tuple[int, int] = (0, 0),
+) -> dict[str, object]:
+    """A Docker seccomp profile (what ``docker run --security-opt seccomp=file.json``
+    sends) as OCI ``linux.seccomp``, as moby's ``setupSeccomp`` reads it: ``archMap``
+    entries for this machine, and only the rules whose ``includes``/``excludes`` (caps,
+    arches, minKernel) fit this container and host.
+
+    Raises:
+        ProfileError: not a profile, with moby's words where it has them.
+    """
+    if not isinstance(profile, dict):
+        raise ProfileError("decoding seccomp profile failed: not a JSON object")
+    if profile.get("architectures") and profile.get("archMap"):
+        raise ProfileError(
+            "'architectures' and 'archMap' were specified in the seccomp profile, "
+            "use either 'architectures' or 'archMap'"
+        )
+    native = NATIVE.get(machine, "")
+    arches: list[str] = list(_strings(profile.get("architectures"), "architectures"))
+    for entry in _list(profile.get("archMap"), "archMap"):
+        if isinstance(entry, dict) and entry.get("architecture") == native:
+            arches.append(native)
+            arches.extend(_strings(entry.get("subArchitectures"), "subArchitectures"))
+    action = profile.get("defaultAction")
+    if not isinstance(action, str) or not action.startswith("SCMP_ACT_"):
+        raise ProfileError(f"invalid defaultAction in seccomp profile: {action!r}")
+    out: dict[str, object] = {"defaultAction": action, "architectures": arches}
+    if isinstance(profile.get("defaultErrnoRet"), int):
+        out["defaultErrnoRet"] = profile["defaultErrnoRet"]
+    rules = []
+    for call in _list(profile.get("syscalls"), "syscalls"):
+        if not isinstance(call, dict):
+            raise ProfileError("decoding seccomp profile failed: a syscall is not an object")
+        if call.get("name") and call.get("names"):
+            raise ProfileError(
+                "'name' and 'names' were specified in the seccomp profile, use either "
+                "'name' or 'names'"
+            )
+        if not _applies(call, capabilities, native, kernel):
+            continue
+        names = [call["name"]] if call.get("name") else list(_strings(call.get("names"), "names"))
+        rule: dict[str, object] = {"names": names, "action": str(call.get("action") or "")}
+        for key in ("errnoRet", "args"):
+            if call.get(key) is not None:
+                rule[key] = call[key]
+        rules.append(rule)
+    out["syscalls"] = rules
+    return out
+
+
+def _applies(
+    call: dict[str, object], capabilities: Collection[str], native: str, kernel: tuple[int, int]
+) -> bool:
+    includes = call.get("includes") or {}
+    excludes = call.get("excludes") or {}
+    if not isinstance(includes, dict) or not isinstance(excludes, dict):
+        raise ProfileError("decoding seccomp profile failed: includes/excludes not objects")
+    if native in _strings(excludes.get("arches"), "arches"):
+        return False
+    wanted_arches = _strings(includes.get("arches"), "arches")
+    if wanted_arches and native not in wanted_arches:
+        return False
+    if set(_strings(excludes.get("caps"), "caps")) & set(capabilities):
+        return False
+    if not set(_strings(includes.get("caps"), "caps")) <= set(capabilities):
+        return False
+    minimum = includes.get("minKernel")
+    if isinstance(minimum, str) and minimum:
+        parts = minimum.split(".")
+        try:
+            wanted = (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0)
+        except ValueError:
+            raise ProfileError(f"invalid kernel version: {minimum}") from None
+        if kernel < wanted:
+            return False
+    return True
+
+
+def _list(value: object, key: str) -> list[object]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ProfileError(f"decoding seccomp profile failed: {key} is not a list")
+    return value
+
+
+def _strings(value: object, key: str) -> tuple[str, ...]:
+    items = _list(value, key)
+    if not all(isinstance(v, str) for v in items):
+        raise ProfileError(f"decoding seccomp profile failed: {key} holds a non-string")
+    return tuple(str(v) for v in items)

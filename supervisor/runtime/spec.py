@@ -7,7 +7,7 @@ applies Docker's entrypoint/cmd rules and :func:`merge_env` its environment rule
 the API layer and the spec agree on one answer. The defaults (capabilities, masked and
 read-only paths, mounts) are Docker's, from moby's ``oci/defaults.go``.
 
-Imports: standard library and attrs only.
+Imports: standard library, attrs and runtime/seccomp.py (pure too).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from supervisor.runtime.seccomp import default_profile
+from supervisor.runtime.seccomp import default_profile, from_docker_profile
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 INIT_PATH = "/sbin/docker-init"  # where Docker binds its init (tini) too
@@ -156,7 +156,9 @@ class SpecInput:
     host_ipc: bool = False
     host_uts: bool = False
     seccomp: bool = True  # berth's default filter (runtime/seccomp.py) unless privileged
-    machine: str = "x86_64"  # the host's architecture, for the filter
+    seccomp_profile: dict[str, Any] | None = None  # a Docker profile instead of the default
+    machine: str = "x86_64"  # the host's architecture and kernel, for the filter
+    kernel: tuple[int, int] = (0, 0)
 
 
 def resolve_command(
@@ -384,7 +386,13 @@ def build_spec(inp: SpecInput) -> dict[str, object]:
         linux["readonlyPaths"] = list(READONLY_PATHS)
     linux["resources"] = resources
     if inp.seccomp and not inp.privileged:
-        linux["seccomp"] = default_profile(caps, inp.machine)
+        linux["seccomp"] = (
+            default_profile(caps, inp.machine)
+            if inp.seccomp_profile is None
+            else from_docker_profile(
+                inp.seccomp_profile, caps, machine=inp.machine, kernel=inp.kernel
+            )
+        )
     if inp.cgroups_path:
         linux["cgroupsPath"] = inp.cgroups_path
     sysctl = dict(inp.sysctls)

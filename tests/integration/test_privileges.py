@@ -3,6 +3,7 @@ and berth's own, with Docker's refusals for names the kernel does not know."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -116,6 +117,7 @@ def test_security_opt_ulimits_sysctls_shm_oom_and_host_namespaces(
     [
         (("--security-opt", "foo=bar"), 'invalid --security-opt 2: "foo=bar"'),
         (("--security-opt", "apparmor=strict"), "apparmor profiles are not supported by berth"),
+        (("--security-opt", "seccomp=/nonexistent.json"), "opening seccomp profile"),
         (("--sysctl", "kernel.hostname=x"), "is not allowed"),  # the docker CLI's own check
         (
             ("--oom-score-adj", "1001"),
@@ -178,3 +180,32 @@ def test_the_default_seccomp_filter(daemon: Daemon, cli: list[str]) -> None:
     r = run(daemon, cli, "exec", cid, "sh", "-c", f"{status}; unshare -U true && echo userns")
     assert r.stdout.split()[:2] == ["Seccomp:", "2"] and "userns" not in r.stdout
     daemon.client.call("DELETE", f"/containers/{cid}", params={"force": "1"})
+
+
+def test_a_docker_seccomp_profile_replaces_the_default(
+    daemon: Daemon, cli: list[str], tmp_path: Path
+) -> None:
+    profile = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]}],
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+            {
+                "names": ["chmod"],
+                "action": "SCMP_ACT_ERRNO",
+                "includes": {"caps": ["CAP_SYS_ADMIN"]},
+            },
+        ],
+    }
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(profile))
+    script = (
+        "chmod 700 /tmp && echo chmod; unshare -U true && echo userns; mkdir /tmp/d && echo mkdir"
+    )
+    r = run(daemon, cli, "run", "--rm", "--network", "none", "--security-opt",
+            f"seccomp={path}", "busybox", "sh", "-c", script)  # fmt: skip
+    assert r.stdout.split() == ["chmod", "userns"], r.stderr  # the default filter is not there
+    assert "not permitted" in r.stderr.lower()
+    r = run(daemon, cli, "run", "--rm", "--network", "none", "--cap-add", "SYS_ADMIN",
+            "--security-opt", f"seccomp={path}", "busybox", "sh", "-c", script)  # fmt: skip
+    assert "chmod" not in r.stdout.split()  # the rule that includes CAP_SYS_ADMIN applies

@@ -57,7 +57,8 @@ def test_a_later_no_new_privileges_false_wins() -> None:
             {"SecurityOpt": ["no-new-privileges=maybe"]},
             'invalid --security-opt 2: "no-new-privileges=maybe"',
         ),
-        ({"SecurityOpt": ["seccomp={}"]}, "seccomp profiles are not supported by berth"),
+        ({"SecurityOpt": ["seccomp={}"]}, "invalid defaultAction in seccomp profile"),
+        ({"SecurityOpt": ["seccomp=/x.json"]}, "decoding seccomp profile failed"),
         ({"SecurityOpt": ["apparmor=strict"]}, "apparmor profiles are not supported by berth"),
         ({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 1}]}, "invalid ulimit type: bogus"),
         (

@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import pytest
 
-from supervisor.runtime.seccomp import NAMESPACE_FLAGS, default_profile
+from supervisor.runtime.seccomp import (
+    NAMESPACE_FLAGS,
+    ProfileError,
+    default_profile,
+    from_docker_profile,
+)
 from supervisor.runtime.spec import ALL_CAPABILITIES, DEFAULT_CAPABILITIES, SpecInput, build_spec
 
 
@@ -53,3 +59,46 @@ def test_the_spec_carries_it_unless_privileged_or_unconfined() -> None:
     for changed in (attrs.evolve(base, privileged=True), attrs.evolve(base, seccomp=False)):
         linux = build_spec(changed)["linux"]
         assert "seccomp" not in linux
+
+
+PROFILE: Any = {
+    "defaultAction": "SCMP_ACT_ERRNO",
+    "defaultErrnoRet": 1,
+    "archMap": [
+        {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]},
+        {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]},
+    ],
+    "syscalls": [
+        {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+        {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "4.8"}},
+        {"name": "arm_only", "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["aarch64", "SCMP_ARCH_AARCH64"]}},
+        {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "excludes": {"caps": ["CAP_SYS_ADMIN"]},
+         "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+    ],
+}  # fmt: skip
+
+
+def test_a_docker_profile_reads_as_moby_reads_it() -> None:
+    got: Any = from_docker_profile(PROFILE, DEFAULT_CAPABILITIES, kernel=(6, 1))
+    assert got["defaultAction"] == "SCMP_ACT_ERRNO" and got["defaultErrnoRet"] == 1
+    assert got["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
+    assert [r["names"] for r in got["syscalls"]] == [["read", "write"], ["ptrace"], ["personality"]]
+    assert got["syscalls"][2]["args"] == [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]
+    admin: Any = from_docker_profile(PROFILE, ("CAP_SYS_ADMIN",), kernel=(4, 4))
+    assert [r["names"] for r in admin["syscalls"]] == [["read", "write"], ["mount"]]
+
+
+@pytest.mark.parametrize(
+    ("profile", "message"),
+    [
+        ([], "not a JSON object"),
+        ({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["X"], "archMap": [{}]}, "use either"),
+        ({"defaultAction": "ALLOW"}, "invalid defaultAction"),
+        ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"name": "a", "names": ["b"]}]}, "use either 'name' or 'names'"),
+        ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": {}}, "syscalls is not a list"),
+    ],
+)  # fmt: skip
+def test_what_is_not_a_profile_is_refused(profile: object, message: str) -> None:
+    with pytest.raises(ProfileError, match=message):
+        from_docker_profile(profile, ())
