@@ -34,13 +34,16 @@ MIN_MEMORY = 6 * 1024 * 1024
 _CPU_LIST = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
 
 
-def _cpu_list(text: str) -> set[int]:
-    """``0-2,4`` as numbers."""
-    out: set[int] = set()
+def _cpu_list_top(text: str) -> int | None:
+    """The highest number of a ``0-2,4`` list; None when a range runs backwards."""
+    top = 0
     for part in text.split(","):
         low, _, high = part.partition("-")
-        out.update(range(int(low), int(high or low) + 1))
-    return out
+        first, last = int(low), int(high or low)
+        if first > last:
+            return None
+        top = max(top, last)
+    return top
 
 
 LOG_DRIVERS = ("json-file", "none")
@@ -187,12 +190,13 @@ def parse_host_config(raw: object) -> dict[str, Any]:
         )
     for key, what in (("CpusetCpus", "CPUs"), ("CpusetMems", "MEMs")):
         value = hc.get(key) or ""
-        if not isinstance(value, str) or (value and not _CPU_LIST.fullmatch(value)):
+        well_formed = isinstance(value, str) and (not value or _CPU_LIST.fullmatch(value))
+        top = _cpu_list_top(value) if well_formed and value else 0
+        if not well_formed or top is None:
             raise InvalidArgument(f"Invalid value {value} for cpuset {what.lower()}")
         if key == "CpusetCpus" and value:
-            wanted = _cpu_list(value)
             count = os.cpu_count() or 1
-            if max(wanted) >= count:
+            if top >= count:
                 raise InvalidArgument(
                     f"Requested CPUs are not available - requested {value}, available: 0-{count - 1}"
                 )

@@ -76,6 +76,7 @@ class Exec:
     hub: OutputHub = attrs.field(factory=OutputHub)
     done: trio.Event = attrs.field(factory=trio.Event)
     prelaunch: Prelaunch | None = None  # its runtime exec, started at create (prelaunch.py)
+    prelaunch_run: tuple[int, str] = (0, "")  # the container's run it was started for
 
     def inspect(self) -> dict[str, Any]:
         """``GET /exec/{id}/json``."""
@@ -213,6 +214,9 @@ class ExecManager:
         """Start the runtime now; ``start`` hands it the process (prelaunch.py)."""
         assert self._nursery is not None
         pre = ex.prelaunch = Prelaunch()
+        # runc reads the container's state (its init's namespaces) before the process:
+        # a launch started for one run must not be released into the next.
+        ex.prelaunch_run = (h.record.state.pid, h.record.state.started_at)
         # Files of its own: a start that lets it go launches again at once, under
         # ``{id}.pid``/``.log``, while this runtime may still be exiting.
         pid_file, log_file = self._dir / f"{ex.id}.early.pid", self._dir / f"{ex.id}.early.log"
@@ -335,10 +339,14 @@ class ExecManager:
             if pre is not None:
                 pre.abandon()
             raise
-        if pre is not None and pre.open and capture and not ex.tty:
+        same_run = ex.prelaunch_run == (h.record.state.pid, h.record.state.started_at)
+        if pre is not None and pre.open and capture and not ex.tty and same_run:
             with contextlib.suppress(trio.BrokenResourceError):  # result() says why
                 await pre.release(json.dumps(process).encode())
-            pid, ends = await pre.result()
+            # Released, the process will run whether or not this start is cancelled:
+            # wait for its pid (the runtime is quick) so it is supervised either way.
+            with trio.CancelScope(shield=True):
+                pid, ends = await pre.result()
             ex.stdin_fd = ends.stdin
             return pid, ends.stdout, ends.stderr
         if pre is not None:

@@ -22,6 +22,7 @@ from supervisor.runtime.seccomp import ProfileError, from_docker_profile
 T = TypeVar("T")
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+RLIM_INFINITY = 2**64 - 1
 
 # Every RLIMIT_* a container may set (go-units' ulimit names).
 ULIMITS = {
@@ -78,6 +79,7 @@ class HostOptions:
     host_pid: bool = False
     host_ipc: bool = False
     host_uts: bool = False
+    no_shm: bool = False  # --ipc none: no /dev/shm at all
     group_add: tuple[str, ...] = ()  # gids or group names of the container's /etc/group
     devices: tuple[DeviceRequest, ...] = ()
 
@@ -160,8 +162,9 @@ def parse(hc: Mapping[str, Any], *, stored: bool = False) -> HostOptions:
         ),
         shm_size=read("shm_size", lambda: _shm_size(hc.get("ShmSize"))),
         oom_score_adj=read("oom_score_adj", lambda: _oom_score_adj(hc.get("OomScoreAdj"))),
-        host_pid=read("host_pid", lambda: _mode(hc, "PidMode", ("", "host"), "PID")),
+        host_pid=read("host_pid", lambda: _pid_mode(hc)),
         host_ipc=host_ipc,
+        no_shm=hc.get("IpcMode") == "none",
         host_uts=read("host_uts", lambda: _mode(hc, "UTSMode", ("", "host"), "UTS")),
         group_add=read("group_add", lambda: _strings(hc.get("GroupAdd"), "GroupAdd")),
         devices=read("devices", lambda: _devices(hc.get("Devices"))),
@@ -200,6 +203,18 @@ def _devices(raw: object) -> tuple[DeviceRequest, ...]:
             raise InvalidArgument(f"invalid device cgroup permissions: {perms!r}")
         out.append(DeviceRequest(host, inside, perms))
     return tuple(out)
+
+
+def _pid_mode(hc: Mapping[str, Any]) -> bool:
+    """``--pid host`` is refused for now: the container's processes would be orphaned to
+    berthd (the subreaper) outside any pid namespace of a container, where its orphan
+    sweep (runtime/orphans.py) cannot tell them from its own children."""
+    if _mode(hc, "PidMode", ("", "host"), "PID"):
+        raise InvalidArgument(
+            "PidMode host is not supported by berth: orphans of the container would be "
+            "left unreaped in the daemon"
+        )
+    return False
 
 
 def _mode(hc: Mapping[str, Any], key: str, allowed: tuple[str, ...], what: str) -> bool:
@@ -299,8 +314,10 @@ def _ulimits(raw: object) -> tuple[tuple[str, int, int], ...]:
         name, soft, hard = item.get("Name"), _as_int(item.get("Soft")), _as_int(item.get("Hard"))
         if not isinstance(name, str) or name not in ULIMITS:
             raise InvalidArgument(f"invalid ulimit type: {name}")
-        if soft is None or hard is None:
-            raise InvalidArgument(f"invalid ulimit {name}: Soft and Hard must be integers")
+        if soft is None or hard is None or soft < -1 or hard < -1:
+            raise InvalidArgument(f"invalid ulimit {name}: Soft and Hard must be integers >= -1")
+        # -1 is unlimited, as Docker reads it (RLIM_INFINITY, the largest uint64).
+        soft, hard = (RLIM_INFINITY if v == -1 else v for v in (soft, hard))
         if soft > hard:
             raise InvalidArgument(
                 f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"

@@ -564,6 +564,7 @@ class ContainerManager:
                 host_pid=opts.host_pid,
                 host_ipc=opts.host_ipc,
                 host_uts=opts.host_uts,
+                no_shm=opts.no_shm,
             )
         )
 

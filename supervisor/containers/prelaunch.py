@@ -30,6 +30,7 @@ from pathlib import Path
 import outcome
 import trio
 
+from supervisor.errors import RuntimeFailed
 from supervisor.runtime.pipes import PipeEnds
 
 #: How long a launched runtime waits for the exec's start before it is let go.
@@ -67,9 +68,12 @@ class Prelaunch:
                     self.abandon()
 
                 nursery.start_soon(expire)
-                self._result = await outcome.acapture(
-                    launch, Path(f"/proc/self/fd/{self._read}"), (self._read,)
-                )
+                try:
+                    value = await launch(Path(f"/proc/self/fd/{self._read}"), (self._read,))
+                except Exception as exc:  # noqa: BLE001 -- handed to whoever takes the result
+                    self._result = outcome.Error(exc)
+                else:
+                    self._result = outcome.Value(value)
                 nursery.cancel_scope.cancel()
         finally:
             os.close(self._read)
@@ -105,7 +109,8 @@ class Prelaunch:
             if self._done.is_set():
                 self._close_result()
             raise
-        assert self._result is not None
+        if self._result is None:  # the launch itself was cancelled (shutdown)
+            raise RuntimeFailed("the exec's runtime was stopped before it ran")
         return self._result.unwrap()
 
     def abandon(self) -> None:

@@ -27,6 +27,7 @@ log = structlog.get_logger()
 
 #: How long a deferred event may wait for company before it is written.
 DEFER_S = 0.05
+RETRY_MAX_S = 5.0  # a failing store is retried at most this far apart
 
 _Deferred = tuple[int, str, str, str, dict[str, str]]  # time_ns, type, action, actor, attrs
 
@@ -41,17 +42,22 @@ class EventLog:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Write deferred events (run in the daemon's nursery)."""
         task_status.started()
+        delay = DEFER_S
         while True:
             await self._deferred_added.wait()
             self._deferred_added = trio.Event()
-            await trio.sleep(DEFER_S)
+            await trio.sleep(delay)
             if not self._deferred:
                 continue
             try:
                 await self._append([])
             except (sqlite3.Error, OSError) as exc:  # kept for the next try (_append)
-                log.warning("events.write_failed", error=str(exc), pending=len(self._deferred))
+                if delay == DEFER_S:  # once per failing spell, not every retry
+                    log.warning("events.write_failed", error=str(exc), pending=len(self._deferred))
+                delay = min(delay * 2, RETRY_MAX_S)
                 self._deferred_added.set()
+            else:
+                delay = DEFER_S
 
     def defer(self, type_: str, action: str, actor_id: str, attributes: dict[str, str]) -> None:
         """Append an event soon (see the module docstring); it is stamped now."""

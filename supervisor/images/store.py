@@ -147,6 +147,7 @@ class ImageStore:
         # Image id -> its overlay lowerdirs. An id hashes a config that lists the layers'
         # diff ids, so the entry holds for as long as the image exists.
         self._lowers: dict[str, list[Path]] = {}
+        self._deletions = 0  # images deleted so far (a lookup in flight must not cache)
         self.content = ContentStore(root)
         self.content.sweep_ingest()
 
@@ -174,8 +175,10 @@ class ImageStore:
         (``inspect`` asks on every call). Raises NoSuchImage (404) once it is deleted."""
         lowers = self._lowers.get(image_id)
         if lowers is None:
+            deletions = self._deletions
             lowers = self.lowerdirs(await self.resolve(image_id))
-            self._lowers[image_id] = lowers
+            if deletions == self._deletions:  # no delete ran meanwhile: still true
+                self._lowers[image_id] = lowers
         return lowers
 
     # -- import ----------------------------------------------------------------------
@@ -501,6 +504,7 @@ class ImageStore:
 
     async def _delete_one(self, image: Image, report: list[dict[str, str]]) -> int:
         await self._db.run(rows.delete_image, image.id)
+        self._deletions += 1
         self._lowers.pop(image.id, None)
         await self._events.emit("image", "delete", image.id, {})
         report.append({"Deleted": image.id})

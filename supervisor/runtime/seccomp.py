@@ -133,8 +133,10 @@ class ProfileError(ValueError):
     """A ``--security-opt seccomp=<profile>`` that is not a Docker seccomp profile."""
 
 
-# The seccomp names of the architectures berth runs on (moby's nativeToSeccomp).
+# The seccomp names of the architectures berth runs on (moby's nativeToSeccomp), and the
+# names a profile's includes/excludes use for them (Go's GOARCH: "amd64", "arm64").
 NATIVE = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
+GOARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
 def from_docker_profile(
@@ -180,7 +182,7 @@ def from_docker_profile(
                 "'name' and 'names' were specified in the seccomp profile, use either "
                 "'name' or 'names'"
             )
-        if not _applies(call, capabilities, native, kernel):
+        if not _applies(call, capabilities, GOARCH.get(machine, machine), kernel):
             continue
         names = [call["name"]] if call.get("name") else list(_strings(call.get("names"), "names"))
         rule: dict[str, object] = {"names": names, "action": str(call.get("action") or "")}
@@ -193,16 +195,16 @@ def from_docker_profile(
 
 
 def _applies(
-    call: dict[str, object], capabilities: Collection[str], native: str, kernel: tuple[int, int]
+    call: dict[str, object], capabilities: Collection[str], goarch: str, kernel: tuple[int, int]
 ) -> bool:
     includes = call.get("includes") or {}
     excludes = call.get("excludes") or {}
     if not isinstance(includes, dict) or not isinstance(excludes, dict):
         raise ProfileError("decoding seccomp profile failed: includes/excludes not objects")
-    if native in _strings(excludes.get("arches"), "arches"):
+    if goarch in _strings(excludes.get("arches"), "arches"):
         return False
     wanted_arches = _strings(includes.get("arches"), "arches")
-    if wanted_arches and native not in wanted_arches:
+    if wanted_arches and goarch not in wanted_arches:
         return False
     if set(_strings(excludes.get("caps"), "caps")) & set(capabilities):
         return False

@@ -45,7 +45,14 @@ async def run(
     )
     if running is not None:
         running.add(proc.pid)
-    pidfd = os.pidfd_open(proc.pid)
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except OSError:  # out of descriptors: no waiting in trio, so stop it and reap it now
+        proc.kill()
+        proc.wait()
+        if running is not None:
+            running.discard(proc.pid)
+        raise
     try:
         await trio.lowlevel.wait_readable(pidfd)
     except BaseException:

@@ -155,6 +155,7 @@ class SpecInput:
     host_pid: bool = False
     host_ipc: bool = False
     host_uts: bool = False
+    no_shm: bool = False  # --ipc none
     seccomp: bool = True  # berth's default filter (runtime/seccomp.py) unless privileged
     seccomp_profile: dict[str, Any] | None = None  # a Docker profile instead of the default
     machine: str = "x86_64"  # the host's architecture and kernel, for the filter
@@ -301,6 +302,8 @@ def _mounts(inp: SpecInput) -> list[dict[str, object]]:
             "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={inp.shm_size}"],
         },
     ]
+    if inp.no_shm:
+        mounts = [m for m in mounts if m["destination"] != "/dev/shm"]
     if inp.init:
         mounts.append(
             {

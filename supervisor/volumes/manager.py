@@ -105,6 +105,7 @@ class VolumeManager:
         self._pruning = False
         # Container id -> its mount points (fixed at create), for inspect's ``Mounts``.
         self._mount_points: dict[str, list[MountPoint]] = {}
+        self._forgotten = 0  # containers forgotten so far (see api_mounts)
 
     @classmethod
     def open(cls, *, db: Database, events: EventLog, data_root: Path) -> VolumeManager:
@@ -400,12 +401,15 @@ class VolumeManager:
         points never change after create)."""
         points = self._mount_points.get(cid)
         if points is None:
+            forgotten = self._forgotten
             points = [m for m, _ in await self._db.run(rows.mounts_of, cid)]
-            self._mount_points[cid] = points
+            if forgotten == self._forgotten:  # no container went meanwhile
+                self._mount_points[cid] = points
         return self._api(points)
 
     def forget(self, cid: str) -> None:
         """Container ``cid`` is gone."""
+        self._forgotten += 1
         self._mount_points.pop(cid, None)
 
     async def api_mounts_all(self) -> dict[str, list[dict[str, object]]]:

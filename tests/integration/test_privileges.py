@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -106,10 +107,12 @@ def test_security_opt_ulimits_sysctls_shm_oom_and_host_namespaces(
     lines = r.stdout.splitlines()
     assert lines[:5] == ["NoNewPrivs:\t1", "512", "8192", "500", "1"]
     assert lines[5].split()[1] == str(16 * 1024)
-    host_pid = run(daemon, cli, "run", "--rm", "--pid", "host", "busybox", "sh", "-c", "echo $$")
-    assert int(host_pid.stdout) > 1
-    own_pid = run(daemon, cli, "run", "--rm", "busybox", "sh", "-c", "echo $$")
-    assert own_pid.stdout.strip() == "1"
+    r = run(daemon, cli, "run", "--rm", "--uts", "host", "busybox", "hostname")
+    assert r.stdout.strip() == socket.gethostname(), r.stderr
+    r = run(
+        daemon, cli, "run", "--rm", "--ulimit", "fsize=-1:-1", "busybox", "sh", "-c", "ulimit -f"
+    )
+    assert r.stdout.strip() == "unlimited", r.stderr
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,6 @@ def test_options_as_the_spec_wants_them() -> None:
             "Sysctls": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "1024"},
             "ShmSize": 1 << 20,
             "OomScoreAdj": -500,
-            "PidMode": "host",
             "UTSMode": "host",
         }
     )
@@ -37,7 +36,6 @@ def test_options_as_the_spec_wants_them() -> None:
         sysctls=(("kernel.shmmax", "1024"), ("net.ipv4.ip_forward", "1")),
         shm_size=1 << 20,
         oom_score_adj=-500,
-        host_pid=True,
         host_uts=True,
     )
 
@@ -74,6 +72,7 @@ def test_a_later_no_new_privileges_false_wins() -> None:
         ({"ShmSize": -1}, "SHM size can not be less than 0"),
         ({"OomScoreAdj": -1001}, "Invalid value -1001, range for oom score adj is [-1000, 1000]"),
         ({"PidMode": "container:abc"}, "not supported by berth"),
+        ({"PidMode": "host"}, "PidMode host is not supported by berth"),
         ({"UTSMode": "private"}, "invalid UTS mode: private"),
     ],
 )

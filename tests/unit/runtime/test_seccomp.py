@@ -72,7 +72,9 @@ PROFILE: Any = {
         {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
         {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
         {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "4.8"}},
-        {"name": "arm_only", "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["aarch64", "SCMP_ARCH_AARCH64"]}},
+        {"name": "arm_only", "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["arm64"]}},
+        {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["amd64", "x32"]}},
+        {"names": ["modify_ldt"], "action": "SCMP_ACT_ALLOW", "excludes": {"arches": ["amd64"]}},
         {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "excludes": {"caps": ["CAP_SYS_ADMIN"]},
          "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
     ],
@@ -83,10 +85,15 @@ def test_a_docker_profile_reads_as_moby_reads_it() -> None:
     got: Any = from_docker_profile(PROFILE, DEFAULT_CAPABILITIES, kernel=(6, 1))
     assert got["defaultAction"] == "SCMP_ACT_ERRNO" and got["defaultErrnoRet"] == 1
     assert got["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
-    assert [r["names"] for r in got["syscalls"]] == [["read", "write"], ["ptrace"], ["personality"]]
-    assert got["syscalls"][2]["args"] == [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]
+    assert [r["names"] for r in got["syscalls"]] == [
+        ["read", "write"],
+        ["ptrace"],
+        ["arch_prctl"],  # Docker's own default.json names arches as Go does: amd64
+        ["personality"],
+    ]
+    assert got["syscalls"][3]["args"] == [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]
     admin: Any = from_docker_profile(PROFILE, ("CAP_SYS_ADMIN",), kernel=(4, 4))
-    assert [r["names"] for r in admin["syscalls"]] == [["read", "write"], ["mount"]]
+    assert [r["names"] for r in admin["syscalls"]] == [["read", "write"], ["mount"], ["arch_prctl"]]
 
 
 @pytest.mark.parametrize(
