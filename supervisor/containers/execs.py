@@ -222,20 +222,10 @@ class ExecManager:
         pid_file, log_file = self._dir / f"{ex.id}.early.pid", self._dir / f"{ex.id}.early.log"
 
         async def launch(process: Path, pass_fds: tuple[int, ...]) -> tuple[int, PipeEnds]:
-            async def run(stdin: int, stdout: int, stderr: int) -> int:
-                return await self._containers.runtime.exec(
-                    h.id,
-                    process=process,
-                    pass_fds=pass_fds,
-                    pid_file=pid_file,
-                    log_path=log_file,
-                    stdin=stdin,
-                    stdout=stdout,
-                    stderr=stderr,
-                )
-
             try:
-                return await with_pipes(run, stdin=ex.attach_stdin, stdout=True, stderr=True)
+                return await self._exec_with_pipes(
+                    h, ex, process, pid_file, log_file, capture=True, pass_fds=pass_fds
+                )
             finally:
                 pid_file.unlink(missing_ok=True)
                 log_file.unlink(missing_ok=True)
@@ -373,7 +363,11 @@ class ExecManager:
                 if ex.attach_stdin:
                     ex.stdin_fd = os.dup(master)
                 return pid, master, -1
-            return await self._launch_pipes(h, ex, process_file, pid_file, log_file, capture)
+            pid, ends = await self._exec_with_pipes(
+                h, ex, process_file, pid_file, log_file, capture=capture
+            )
+            ex.stdin_fd = ends.stdin
+            return pid, ends.stdout, ends.stderr
         finally:
             for f in (process_file, pid_file, log_file):
                 f.unlink(missing_ok=True)
@@ -413,19 +407,25 @@ class ExecManager:
         except CommandError as exc:
             raise InvalidArgument(str(exc)) from None
 
-    async def _launch_pipes(
+    async def _exec_with_pipes(
         self,
         h: Handle,
         ex: Exec,
-        process_file: Path,
+        process: Path,
         pid_file: Path,
         log_file: Path,
+        *,
         capture: bool,
-    ) -> tuple[int, int, int]:
+        pass_fds: tuple[int, ...] = (),
+    ) -> tuple[int, PipeEnds]:
+        """``runtime exec`` of ``process`` with pipes for the exec's stdin (if attached)
+        and, when ``capture``, its output; returns its pid and berth's ends."""
+
         async def run(stdin: int, stdout: int, stderr: int) -> int:
             return await self._containers.runtime.exec(
                 h.id,
-                process=process_file,
+                process=process,
+                pass_fds=pass_fds,
                 pid_file=pid_file,
                 log_path=log_file,
                 stdin=stdin,
@@ -433,9 +433,7 @@ class ExecManager:
                 stderr=stderr,
             )
 
-        pid, ends = await with_pipes(run, stdin=ex.attach_stdin, stdout=capture, stderr=capture)
-        ex.stdin_fd = ends.stdin
-        return pid, ends.stdout, ends.stderr
+        return await with_pipes(run, stdin=ex.attach_stdin, stdout=capture, stderr=capture)
 
     async def _supervise(self, h: Handle, ex: Exec, pidfd: int, stdout: int, stderr: int) -> None:
         """Copy output to the hub until the process ends; record the exit code first,

@@ -4,8 +4,6 @@ at shutdown (a real SQLite store in tmp_path)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,13 +12,6 @@ import trio
 from store.db import Database
 from supervisor.events import log as log_mod
 from supervisor.events.log import EventLog
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "berth.db")
-    yield d
-    d.close()
 
 
 async def actions(events: EventLog) -> list[str]:

@@ -3,7 +3,6 @@ and image prune take a build's untagged step images along, as dockerd does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,6 @@ from supervisor.errors import Conflict, NoSuchImage
 from supervisor.events.log import EventLog
 from supervisor.images.store import ImageStore, encode_config
 from supervisor.model import Image
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "berth.db")
-    yield d
-    d.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from supervisor.events.log import EventLog
 from supervisor.model import Container, ContainerId, ImageId
 from supervisor.runtime.spec import BindMount, TmpfsMount
 from supervisor.volumes.manager import TRASH, VolumeManager
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.open(tmp_path / "berth.db")
-    yield d
-    d.close()
 
 
 @pytest.fixture
