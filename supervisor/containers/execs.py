@@ -38,7 +38,7 @@ from supervisor.runtime import rootfs as rootfs_mod
 from supervisor.runtime.console import set_window_size, with_console
 from supervisor.runtime.oci import ExecNotFound, ExecNotPermitted, bounding_capabilities
 from supervisor.runtime.orphans import reap_orphans
-from supervisor.runtime.pipes import PipeEnds, with_pipes
+from supervisor.runtime.pipes import PipeEnds, read_chunk, with_pipes
 from supervisor.runtime.spec import CommandError, exec_process
 from supervisor.runtime.users import UnknownUser, resolve_user
 
@@ -448,13 +448,10 @@ class ExecManager:
             os.set_blocking(fd, False)
             try:
                 while True:
-                    await trio.lowlevel.wait_readable(fd)
                     try:
-                        data = os.read(fd, 65536)
-                    except BlockingIOError:
-                        continue
+                        data = await read_chunk(fd)
                     except OSError:
-                        data = b""  # EIO: the pty's last slave is closed
+                        data = b""  # the process's output is over either way
                     if not data:
                         break
                     ex.hub.publish(LogEntry(stream, data, time.time_ns()))

@@ -10,7 +10,6 @@ the stdin write end moves to the :class:`~supervisor.containers.handle.Handle`, 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import subprocess
 from pathlib import Path
@@ -23,7 +22,7 @@ from supervisor.containers.logs import LogWriter, OutputHub
 from supervisor.model import Container
 from supervisor.runtime.console import set_window_size, with_console
 from supervisor.runtime.oci import OciRuntime
-from supervisor.runtime.pipes import with_pipes
+from supervisor.runtime.pipes import read_chunk, with_pipes
 
 
 async def create_process(
@@ -94,18 +93,7 @@ async def copy_output(output: Output, stream: str, writer: LogWriter) -> None:
     open (``Output.close`` owns it)."""
     fd = output.stdout if stream == "stdout" else output.stderr
     os.set_blocking(fd, False)
-    while True:
-        await trio.lowlevel.wait_readable(fd)
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            continue
-        except OSError as exc:
-            if exc.errno != errno.EIO:  # a pty master once every slave is closed: EOF
-                raise
-            data = b""
-        if not data:
-            break
+    while data := await read_chunk(fd):
         writer.feed(stream, data)
     output.stream_done()
 

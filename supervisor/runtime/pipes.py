@@ -13,12 +13,14 @@ owns berth's ends; if the call fails or is cancelled they are closed too.
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import attrs
+import trio
 
 T = TypeVar("T")
 
@@ -70,3 +72,22 @@ def _close(*fds: int) -> None:
     for fd in fds:
         if fd >= 0:
             os.close(fd)
+
+
+async def read_chunk(fd: int) -> bytes:
+    """The next bytes of non-blocking ``fd`` once there are some; ``b""`` at end of
+    stream, which for a pty master is EIO once every slave is closed.
+
+    Raises:
+        OSError: any other read error.
+    """
+    while True:
+        await trio.lowlevel.wait_readable(fd)
+        try:
+            return os.read(fd, 65536)
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                raise
+            return b""
